@@ -1,0 +1,163 @@
+"""The one exception hierarchy of pycanal.
+
+Every error pycanal raises derives from :class:`PycanalError`. Foreign exceptions (``OSError``,
+``pymysql``, ``kazoo``, ``protobuf``) are translated at the boundary of the module that calls them and
+kept as ``__cause__``. This module imports nothing from pycanal.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class PycanalError(Exception):
+    """Root of every pycanal error."""
+
+
+class ConfigError(PycanalError):
+    """A configuration file, key or value is wrong; the message names file, key and value."""
+
+
+class SandboxError(PycanalError):
+    """A throwaway test server (MariaDB, ZooKeeper) could not be started or stopped."""
+
+
+# --------------------------------------------------------------------------------------------------
+# Protocol errors (h11 style): who is at fault decides the class.
+
+
+class ProtocolError(PycanalError):
+    """Abstract: a protocol exchange went wrong. Use one of the two children."""
+
+    def __init__(self, msg: str, *args: Any) -> None:
+        if type(self) is ProtocolError:
+            raise TypeError("ProtocolError is abstract; raise LocalProtocolError or RemoteProtocolError")
+        super().__init__(msg, *args)
+
+
+class LocalProtocolError(ProtocolError):
+    """The caller misused the API (for example dumping before connecting)."""
+
+
+class RemoteProtocolError(ProtocolError):
+    """The peer (MySQL server or canal peer) sent bytes that break the protocol."""
+
+
+# --------------------------------------------------------------------------------------------------
+# Binlog decoding
+
+
+class DecodeError(PycanalError):
+    """A binlog event could not be decoded. Carries where it happened."""
+
+    def __init__(
+        self,
+        msg: str,
+        *,
+        log_file: str | None = None,
+        log_pos: int | None = None,
+        event_type: int | None = None,
+    ) -> None:
+        self.log_file = log_file
+        self.log_pos = log_pos
+        self.event_type = event_type
+        where = []
+        if log_file is not None or log_pos is not None:
+            where.append(f"at {log_file or '?'}:{log_pos if log_pos is not None else '?'}")
+        if event_type is not None:
+            where.append(f"event type {event_type}")
+        super().__init__(f"{msg} ({', '.join(where)})" if where else msg)
+        self.reason = msg
+
+
+class ChecksumError(DecodeError):
+    """An event's CRC32 does not match its bytes."""
+
+
+class UnknownEventError(DecodeError):
+    """An event type code the decoder does not know. Never skipped silently."""
+
+
+class TruncatedEventError(DecodeError):
+    """An event is shorter than its header or its layout says."""
+
+
+class TableMapMissing(DecodeError):
+    """A rows event refers to a table id with no preceding TABLE_MAP."""
+
+
+class ColumnCountMismatch(DecodeError):
+    """A rows event and its TABLE_MAP (or schema) disagree on the columns."""
+
+
+# --------------------------------------------------------------------------------------------------
+# MySQL server errors: errno -> subclass, PyMySQL style.
+
+
+class MySQLServerError(PycanalError):
+    """An ERR packet from the server: errno, SQLSTATE and the server's own message."""
+
+    def __init__(self, errno: int, sqlstate: str, message: str) -> None:
+        self.errno = errno
+        self.sqlstate = sqlstate
+        self.message = message
+        super().__init__(f"MySQL error {errno} ({sqlstate}): {message}")
+
+
+class AccessDeniedError(MySQLServerError):
+    """Wrong user or password (1045) or an unknown auth plugin."""
+
+
+class PrivilegeError(MySQLServerError):
+    """The user lacks a privilege the operation needs (1227, 1142, 1044)."""
+
+
+class BinlogError(MySQLServerError):
+    """The server refused to send the binlog (1236): the base of the cases below."""
+
+
+class BinlogPurgedError(BinlogError):
+    """The requested binlog file or position is no longer on the server."""
+
+
+class DuplicateServerIdError(BinlogError):
+    """Another replica with the same server id (or uuid) is connected."""
+
+
+_ERRNO_CLASSES: dict[int, type[MySQLServerError]] = {
+    1045: AccessDeniedError,
+    1698: AccessDeniedError,
+    1044: PrivilegeError,
+    1142: PrivilegeError,
+    1227: PrivilegeError,
+    1236: BinlogError,
+}
+
+
+def server_error(errno: int, sqlstate: str, message: str) -> MySQLServerError:
+    """Build the most specific :class:`MySQLServerError` for an ERR packet."""
+    cls = _ERRNO_CLASSES.get(errno, MySQLServerError)
+    if cls is BinlogError:
+        low = message.lower()
+        if "same server_id" in low or "same server id" in low or "same server_uuid" in low:
+            cls = DuplicateServerIdError
+        elif "purged" in low or "could not find first log file" in low or "could not find gtid" in low or (
+            "could not open log file" in low
+        ) or "binary log index" in low:
+            cls = BinlogPurgedError
+    return cls(errno, sqlstate, message)
+
+
+class ConnectionLostError(PycanalError):
+    """The connection to the MySQL server dropped; carries the last good position."""
+
+    def __init__(self, msg: str, *, log_file: str | None = None, log_pos: int | None = None) -> None:
+        self.log_file = log_file
+        self.log_pos = log_pos
+        if log_file is not None:
+            msg = f"{msg} (last good position {log_file}:{log_pos})"
+        super().__init__(msg)
+
+
+class PositionNotFound(PycanalError):
+    """No binlog position matches the requested start (timestamp, GTID)."""

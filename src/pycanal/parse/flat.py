@@ -1,0 +1,179 @@
+"""Binlog events -> canal FlatMessage dicts (canal-spec.md section 8.2), with canal's quirks.
+
+One message per rows event (INSERT/UPDATE/DELETE), per DDL or other statement, and per ROWS_QUERY /
+ANNOTATE_ROWS text (a QUERY message with an empty database, as canal emits it). BEGIN and COMMIT give no
+message. Quirks kept because canal consumers see them (MQMessageUtils.messageConverter): ``sqlType``
+takes the last row's value for a column, ``pkNames`` comes from the first row, and the set of changed
+columns behind ``old`` accumulates over the rows of one event.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from ..binlog.events import (
+    Event,
+    GtidEvent,
+    MariaGtidEvent,
+    QueryEvent,
+    RowsEvent,
+    RowsQueryEvent,
+    TableMapEvent,
+)
+from ..filter import TableFilter
+from ..gtid import GtidTracker
+from .columns import ColumnMeta, table_columns
+from .ddl import classify
+
+KEYS = ("data", "database", "es", "gtid", "id", "isDdl", "mysqlType", "old", "pkNames", "sql", "sqlType",
+        "table", "ts", "type")
+
+
+def _message(**fields: Any) -> dict[str, Any]:
+    """Keys in alphabetical order, nulls written, as fastjson2 with WriteNulls prints them."""
+    return {k: fields.get(k) for k in KEYS}
+
+
+class _Layout:
+    """Names, key flags and static types for one (table map, present columns) pair."""
+
+    __slots__ = ("metas", "mysql_types", "names", "pk_names", "sql_types", "unsigned")
+
+    def __init__(self, metas: list[ColumnMeta], present: tuple[int, ...]) -> None:
+        self.metas = [metas[i] for i in present]
+        self.names = [m.name for m in self.metas]
+        self.mysql_types = {m.name: m.mysql_type for m in self.metas}
+        self.sql_types = {m.name: m.sql_type for m in self.metas}
+        self.pk_names = [m.name for m in self.metas if m.is_key] or None
+        self.unsigned = [(k, m) for k, m in enumerate(self.metas) if m.unsigned_threshold]
+
+
+def _layout(table: TableMapEvent, present: tuple[int, ...]) -> _Layout:
+    dec = table.row_decoder
+    cache: dict[tuple[int, ...], _Layout] | None = dec.flat_layouts
+    if cache is None:
+        cache = dec.flat_layouts = {}
+    lay = cache.get(present)
+    if lay is None:
+        lay = cache[present] = _Layout(table_columns(table), present)
+    return lay
+
+
+def _sql_types(lay: _Layout, last_row: list[str | None]) -> dict[str, int]:
+    """Static types, with the last row deciding NULL and unsigned-overflow types as canal does."""
+    types = dict(lay.sql_types)
+    for k, m in enumerate(lay.metas):
+        v = last_row[k]
+        if v is None or m.unsigned_threshold:
+            types[m.name] = m.sql_type_of(v)
+    return types
+
+
+def rows_message(ev: RowsEvent, *, batch_id: int = 0, gtid: str = "", ts: int | None = None) -> dict[str, Any]:
+    """The FlatMessage of one rows event."""
+    table = ev.table
+    sql_types: dict[str, int] | None
+    old: list[dict[str, str | None]] | None = None
+    if ev.kind == "UPDATE":
+        assert ev.present_after is not None
+        lay = _layout(table, ev.present_after)
+        before_lay = _layout(table, ev.present)
+        names = lay.names
+        data = [dict(zip(names, after, strict=True)) for _, after in ev.rows]
+        old = []
+        changed: set[str] = set()  # accumulates across rows, as canal's updateSet does
+        before_pos = {i: k for k, i in enumerate(ev.present)}
+        for before, after in ev.rows:
+            for k, i in enumerate(ev.present_after):
+                bk = before_pos.get(i)
+                if bk is None or before[bk] != after[k]:
+                    changed.add(names[k])
+            old.append({n: v for n, v in zip(before_lay.names, before, strict=True) if n in changed})
+        last = ev.rows[-1][1] if ev.rows else None
+    else:
+        lay = _layout(table, ev.present)
+        names = lay.names
+        data = [dict(zip(names, row, strict=True)) for row in ev.rows]
+        last = ev.rows[-1] if ev.rows else None
+    sql_types = _sql_types(lay, last) if last is not None else None
+    return _message(
+        data=data or None,
+        database=table.schema,
+        es=ev.header.timestamp * 1000,
+        gtid=gtid,
+        id=batch_id,
+        isDdl=False,
+        mysqlType=dict(lay.mysql_types) if names else None,
+        old=old,
+        pkNames=list(lay.pk_names) if lay.pk_names else None,
+        sql="",
+        sqlType=sql_types,
+        table=table.table,
+        ts=int(time.time() * 1000) if ts is None else ts,
+        type=ev.kind,
+    )
+
+
+def query_message(ev: QueryEvent, *, batch_id: int = 0, gtid: str = "", ts: int | None = None) -> dict[str, Any]:
+    """The FlatMessage of a DDL or other statement (not BEGIN/COMMIT)."""
+    res = classify(ev.query, ev.schema)
+    return _message(
+        database=res.schema, es=ev.header.timestamp * 1000, gtid=gtid, id=batch_id, isDdl=res.is_ddl,
+        sql=ev.query, table=res.table, ts=int(time.time() * 1000) if ts is None else ts, type=res.type,
+    )
+
+
+def is_transaction_marker(query: str) -> bool:
+    q = query.strip().upper()
+    return q in ("BEGIN", "COMMIT") or q.startswith("XA START") or q.startswith("XA END")
+
+
+class FlatMessageConverter:
+    """Turns a decoded event stream into FlatMessages, applying an optional canal table filter.
+
+    ``track_gtid``: fill ``gtid`` with the executed GTID set accumulated so far (canal does so only in
+    GTID mode; otherwise it is "").
+    """
+
+    def __init__(
+        self,
+        table_filter: TableFilter | None = None,
+        *,
+        gtid: GtidTracker | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.table_filter = table_filter
+        self.gtid = gtid
+        self.clock = clock
+        self.batch_id = 0
+
+    def _gtid_text(self) -> str:
+        return str(self.gtid) if self.gtid is not None else ""
+
+    def convert(self, ev: Event) -> Iterator[dict[str, Any]]:
+        if isinstance(ev, RowsEvent):
+            if self.table_filter is not None and not self.table_filter.accepts(ev.schema, ev.table_name):
+                return
+            self.batch_id += 1
+            yield rows_message(ev, batch_id=self.batch_id, gtid=self._gtid_text(), ts=int(self.clock() * 1000))
+        elif isinstance(ev, QueryEvent):
+            if is_transaction_marker(ev.query):
+                return
+            res = classify(ev.query, ev.schema)
+            if res.table and self.table_filter is not None and not self.table_filter.accepts(res.schema, res.table):
+                return
+            self.batch_id += 1
+            yield query_message(ev, batch_id=self.batch_id, gtid=self._gtid_text(), ts=int(self.clock() * 1000))
+        elif isinstance(ev, RowsQueryEvent):
+            self.batch_id += 1
+            yield _message(
+                database="", es=ev.header.timestamp * 1000, gtid=self._gtid_text(), id=self.batch_id,
+                isDdl=False, sql=ev.query, table="", ts=int(self.clock() * 1000), type="QUERY",
+            )
+        elif isinstance(ev, (GtidEvent, MariaGtidEvent)) and self.gtid is not None:
+            self.gtid.add(ev)
+        elif hasattr(ev, "events"):  # TRANSACTION_PAYLOAD: its inner events, in order
+            for inner in ev.events:  # type: ignore[attr-defined]
+                yield from self.convert(inner)
