@@ -64,13 +64,13 @@ def iter_flat_messages(
     """canal FlatMessages for a live binlog, as ``pycanal dump`` prints them."""
     import pymysql
 
+    from .binlog.events import QueryEvent
     from .filter import TableFilter
     from .gtid import GtidTracker
     from .mysql.stream import BinlogStream
     from .parse.ddl import classify
     from .parse.flat import FlatMessageConverter, is_transaction_marker
     from .schema.live import LiveSchema
-    from .binlog.events import QueryEvent
 
     try:
         meta_conn = pymysql.connect(host=host, port=port, user=user, password=password, autocommit=True,

@@ -13,8 +13,8 @@ import struct
 import time
 
 import pytest
-from binlog_helpers import events_from_files, of_type
 
+from binlog_helpers import events_from_files, of_type
 from pycanal.binlog.events import RowsEvent, TableMapEvent
 from pycanal.binlog.javafmt import java_double_str, java_float_str
 from pycanal.parse.columns import table_columns
@@ -102,7 +102,7 @@ ROWS: list[dict[str, str]] = [
         "i": "-1", "iu": "3000000000", "bi": "-1", "biu": "18446744073709551614",
         "d1": "1.50", "d2": "-0.000000000000000000000000000001", "d3": "-10.55", "d4": "1.0000000001",
         "d5": "0.1", "d6": "0.000000001", "f": "1.1", "db": "123456789.123",
-        "b1": "b'1'", "b8": "b'10000000'", "b13": "b'101'", "b64": "b'1000000000000000000000000000000000000000000000000000000000000000'",
+        "b1": "b'1'", "b8": "b'10000000'", "b13": "b'101'", "b64": "b'1" + "0" * 63 + "'",
         "y": "1969", "dd": "'2024-02-29'",
         **{f"t{p}": "'-12:34:56.654321'" for p in FSPS},
         **{f"dt{p}": "'2024-02-29 13:14:15.123456'" for p in FSPS},

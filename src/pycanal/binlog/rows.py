@@ -185,7 +185,8 @@ def _datetime_old_reader(buf: bytes, pos: int) -> tuple[str, int]:
 
 def _time2_reader(fsp: int) -> Reader:
     def read(buf: bytes, pos: int) -> tuple[str, int]:
-        # Follows MySQL's my_time_packed_from_binary: the packed value is (hms << 24) + microseconds.
+        # Follows MySQL's my_time_packed_from_binary: the packed value is (hms << 24) + microseconds;
+        # negative values keep their fraction in reverse order, for binary sort order.
         if fsp >= 5:
             packed = int.from_bytes(buf[pos : pos + 6], "big") - 0x800000000000
             end = pos + 6
@@ -194,14 +195,14 @@ def _time2_reader(fsp: int) -> Reader:
             if fsp == 0:
                 frac, end = 0, pos + 3
             elif fsp <= 2:
-                frac = int.from_bytes(buf[pos + 3 : pos + 4], "big", signed=True)
+                frac = buf[pos + 3]
                 if intpart < 0 and frac:
                     intpart += 1
                     frac -= 0x100
                 frac *= 10000
                 end = pos + 4
             else:
-                frac = int.from_bytes(buf[pos + 3 : pos + 5], "big", signed=True)
+                frac = int.from_bytes(buf[pos + 3 : pos + 5], "big")
                 if intpart < 0 and frac:
                     intpart += 1
                     frac -= 0x10000
@@ -285,6 +286,20 @@ def _length_prefixed_reader(nbytes: int, codec: str | None) -> Reader:
             n = int.from_bytes(buf[pos : pos + nbytes], "little")
             pos += nbytes
             return buf[pos : pos + n].decode(codec), pos + n
+
+    return read
+
+
+def _binary_char_reader(size: int) -> Reader:
+    """BINARY(n): the server strips trailing 0x00 when it writes the row image; a BINARY(n) value
+    always has n bytes, so the padding is put back (what SELECT returns). canal leaves it stripped,
+    which turns 'a\\0\\0\\0' and '\\0\\0\\0\\0' into 'a' and ''; restoring it loses nothing."""
+    nbytes = 1 if size < 256 else 2
+
+    def read(buf: bytes, pos: int) -> tuple[str, int]:
+        n = int.from_bytes(buf[pos : pos + nbytes], "little")
+        pos += nbytes
+        return buf[pos : pos + n].ljust(size, b"\0").decode("latin-1"), pos + n
 
     return read
 
@@ -391,7 +406,11 @@ def make_reader(col: ColumnInfo, default_codec: str = "utf-8", tz: tzinfo | None
     if t in (C.MYSQL_TYPE_VARCHAR, C.MYSQL_TYPE_VAR_STRING):
         return _length_prefixed_reader(1 if meta < 256 else 2, column_codec(col, default_codec))
     if t == C.MYSQL_TYPE_STRING:
-        return _length_prefixed_reader(1 if string_max_length(meta) < 256 else 2, column_codec(col, default_codec))
+        size = string_max_length(meta)
+        codec = column_codec(col, default_codec)
+        if codec is None and col.charset == BINARY:
+            return _binary_char_reader(size)
+        return _length_prefixed_reader(1 if size < 256 else 2, codec)
     if t in (C.MYSQL_TYPE_BLOB, C.MYSQL_TYPE_TINY_BLOB, C.MYSQL_TYPE_MEDIUM_BLOB, C.MYSQL_TYPE_LONG_BLOB):
         return _length_prefixed_reader(meta, column_codec(col, default_codec) if col.charset is not None else None)
     if t == C.MYSQL_TYPE_JSON:
@@ -468,8 +487,9 @@ class RowDecoder:
     ) -> list[tuple[list[str | None], list[str | None]]]:
         """MySQL PARTIAL_UPDATE_ROWS: the after image may carry JSON diffs instead of whole documents.
 
-        A diffed JSON column comes out as the mysqlbinlog-style expression over the column
-        (``JSON_REPLACE(@2, '$.a', 1)``), since the full document is not in the binlog.
+        A diffed JSON column comes out as canal renders it, an expression over the column
+        (``JSON_REPLACE(col, '$.a', 1)``; ``@2`` when the name is unknown), since the full document is
+        not in the binlog.
         """
         json_cols = [i for i in after if self.columns[i].type == C.MYSQL_TYPE_JSON]
         rows = []
@@ -506,7 +526,8 @@ class RowDecoder:
                 nbytes = self.columns[i].meta
                 n = int.from_bytes(buf[pos : pos + nbytes], "little")
                 pos += nbytes
-                row.append(render_json_diff(f"@{i + 1}", parse_json_diff(buf[pos : pos + n])))
+                ref = self.columns[i].name or f"@{i + 1}"
+                row.append(render_json_diff(ref, parse_json_diff(buf[pos : pos + n])))
                 pos += n
             else:
                 value, pos = self.readers[i](buf, pos)

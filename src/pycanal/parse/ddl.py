@@ -17,7 +17,8 @@ _COMMENTS = re.compile(r"/\*(?!!).*?\*/|^\s*(?:--|#)[^\n]*$", re.S | re.M)
 _VERSIONED = re.compile(r"/\*!\d*\s*(.*?)\*/", re.S)
 
 _RULES: list[tuple[str, re.Pattern[str]]] = [
-    ("CREATE", re.compile(rf"^create\s+(?:or\s+replace\s+)?(?:temporary\s+)?table\s+(?:if\s+not\s+exists\s+)?{_NAME}", re.I)),
+    ("CREATE", re.compile(
+        rf"^create\s+(?:or\s+replace\s+)?(?:temporary\s+)?table\s+(?:if\s+not\s+exists\s+)?{_NAME}", re.I)),
     ("ALTER", re.compile(rf"^alter\s+(?:online\s+|ignore\s+)*table\s+(?:if\s+exists\s+)?{_NAME}", re.I)),
     ("ERASE", re.compile(rf"^drop\s+(?:temporary\s+)?table\s+(?:if\s+exists\s+)?{_NAME}", re.I)),
     ("TRUNCATE", re.compile(rf"^truncate\s+(?:table\s+)?{_NAME}", re.I)),
@@ -26,7 +27,9 @@ _RULES: list[tuple[str, re.Pattern[str]]] = [
         rf"^create\s+(?:or\s+replace\s+)?(?:online\s+|offline\s+)?(?:unique\s+|fulltext\s+|spatial\s+)?index\s+"
         rf"(?:if\s+not\s+exists\s+)?{_IDENT}\s+(?:using\s+\w+\s+)?on\s+{_NAME}", re.I)),
     ("DINDEX", re.compile(rf"^drop\s+index\s+(?:if\s+exists\s+)?{_IDENT}\s+on\s+{_NAME}", re.I)),
-    ("INSERT", re.compile(rf"^(?:insert|replace)\s+(?:low_priority\s+|delayed\s+|high_priority\s+|ignore\s+)*(?:into\s+)?{_NAME}", re.I)),
+    ("INSERT", re.compile(
+        rf"^(?:insert|replace)\s+(?:low_priority\s+|delayed\s+|high_priority\s+|ignore\s+)*(?:into\s+)?{_NAME}",
+        re.I)),
     ("UPDATE", re.compile(rf"^update\s+(?:low_priority\s+|ignore\s+)*{_NAME}", re.I)),
     ("DELETE", re.compile(rf"^delete\s+(?:low_priority\s+|quick\s+|ignore\s+)*from\s+{_NAME}", re.I)),
 ]
