@@ -53,6 +53,7 @@ def _int_reader(size: int, unsigned: bool) -> Reader:
     def read(buf: bytes, pos: int) -> tuple[str, int]:
         return str(unpack(buf, pos)[0]), pos + size
 
+    read.inline = ("int", unpack, size)  # type: ignore[attr-defined]
     return read
 
 
@@ -117,12 +118,50 @@ def decode_decimal(data: bytes, precision: int, scale: int) -> str:
     return text
 
 
+def _combine(raw: int, groups: int) -> int:
+    """Groups of 9 decimal digits, 4 bytes each, in the low bits of ``raw`` -> their number."""
+    value = 0
+    for k in range(groups - 1, -1, -1):
+        value = value * 1_000_000_000 + ((raw >> (32 * k)) & 0xFFFFFFFF)
+    return value
+
+
 def _decimal_reader(meta: int) -> Reader:
+    """A reader specialised for one DECIMAL(p,s): shifts and masks instead of per-group slicing;
+    :func:`decode_decimal` is the plain specification it is tested against."""
     precision, scale = meta >> 8, meta & 0xFF
     size = decimal_size(precision, scale)
+    intg0, intg0x = divmod(precision - scale, 9)
+    frac0, frac0x = divmod(scale, 9)
+    tail_bits = 8 * _DIG2BYTES[frac0x]
+    frac_bits = 32 * frac0 + tail_bits
+    sign_bit = 1 << (size * 8 - 1)
+    all_ones = (1 << (size * 8)) - 1
+    lead_mult = 10 ** (9 * intg0)
+    frac_width = 9 * frac0
 
     def read(buf: bytes, pos: int) -> tuple[str, int]:
-        return decode_decimal(buf[pos : pos + size], precision, scale), pos + size
+        end = pos + size
+        raw = int.from_bytes(buf[pos:end], "big")
+        neg = not raw & sign_bit
+        raw ^= sign_bit
+        if neg:
+            raw ^= all_ones
+        ipart_raw = raw >> frac_bits
+        ipart = (ipart_raw >> (32 * intg0)) * lead_mult + _combine(ipart_raw, intg0) if intg0 else ipart_raw
+        if not scale:
+            return (f"-{ipart}" if neg and ipart else str(ipart)), end
+        fraw = raw & ((1 << frac_bits) - 1)
+        digits = f"{_combine(fraw >> tail_bits, frac0):0{frac_width}d}" if frac0 else ""
+        if frac0x:
+            tail = fraw & ((1 << tail_bits) - 1)
+            if tail:  # canal drops a zero trailing partial group (see decode_decimal)
+                digits += f"{tail:0{frac0x}d}"
+        if not digits:
+            digits = "0"
+        if neg and (ipart or digits.strip("0")):
+            return f"-{ipart}.{digits}", end
+        return f"{ipart}.{digits}", end
 
     return read
 
@@ -237,10 +276,17 @@ def _timestamp_text(seconds: int, usec: int, fsp: int, tz: tzinfo | None) -> str
 
 
 def _timestamp2_reader(fsp: int, tz: tzinfo | None) -> Reader:
+    last = [-1, ""]  # rows of one transaction share their timestamps: skip the time-zone conversion
+
     def read(buf: bytes, pos: int) -> tuple[str, int]:
         seconds = int.from_bytes(buf[pos : pos + 4], "big")
         usec, end = _read_frac(buf, pos + 4, fsp)
-        return _timestamp_text(seconds, usec, fsp, tz), end
+        if seconds and seconds == last[0]:
+            return last[1] + _frac_text(usec, fsp), end  # type: ignore[operator]
+        text = _timestamp_text(seconds, usec, fsp, tz)
+        if seconds:
+            last[0], last[1] = seconds, text[:19]
+        return text, end
 
     return read
 
@@ -266,6 +312,13 @@ def _length_prefixed_reader(nbytes: int, codec: str | None) -> Reader:
 
     if codec is None:  # binary: ISO-8859-1 maps bytes 1:1 onto code points, as canal does
         codec = "latin-1"
+    read = _length_prefixed_reader_fn(nbytes, codec)
+    if nbytes in (1, 2):
+        read.inline = ("str", nbytes, codec)  # type: ignore[attr-defined]
+    return read
+
+
+def _length_prefixed_reader_fn(nbytes: int, codec: str) -> Reader:
     if nbytes == 1:
 
         def read(buf: bytes, pos: int) -> tuple[str, int]:
@@ -422,6 +475,49 @@ def make_reader(col: ColumnInfo, default_codec: str = "utf-8", tz: tzinfo | None
     raise DecodeError(f"column {col.name or col.index} has column type {t}, which pycanal cannot decode")
 
 
+ImageReader = Callable[[bytes, int], tuple[list[str | None], int]]
+
+
+def compile_image_reader(readers: list[Reader]) -> ImageReader:
+    """One function that reads a whole row image for these column readers.
+
+    The function is generated once per (table map, present columns): the null bitmap test and the
+    value read of each column are written out in line, fixed-width integers and short strings without
+    any call, so the per-row loop does no dispatch and no per-column bookkeeping (asyncpg's idea, in
+    pure Python). Reads past the event end are caught by the caller's position check.
+    """
+    n = len(readers)
+    nb = (n + 7) >> 3
+    env: dict[str, object] = {}
+    lines = ["def read_image(buf, pos):"]
+    if nb == 1:
+        lines.append("    nulls = buf[pos]")
+    else:
+        lines.append(f"    nulls = int.from_bytes(buf[pos:pos + {nb}], 'little')")
+    lines.append(f"    pos += {nb}")
+    for k, read in enumerate(readers):
+        v = f"v{k}"
+        lines.append(f"    if nulls & {1 << k}:")
+        lines.append(f"        {v} = None")
+        lines.append("    else:")
+        inline = getattr(read, "inline", None)
+        if inline and inline[0] == "int":
+            env[f"u{k}"] = inline[1]
+            lines.append(f"        {v} = str(u{k}(buf, pos)[0])")
+            lines.append(f"        pos += {inline[2]}")
+        elif inline and inline[0] == "str":
+            size = "buf[pos]" if inline[1] == 1 else "buf[pos] | buf[pos + 1] << 8"
+            lines.append(f"        ln = {size}")
+            lines.append(f"        pos += {inline[1]} + ln")
+            lines.append(f"        {v} = buf[pos - ln:pos].decode({inline[2]!r})")
+        else:
+            env[f"r{k}"] = read
+            lines.append(f"        {v}, pos = r{k}(buf, pos)")
+    lines.append(f"    return [{', '.join(f'v{k}' for k in range(n))}], pos")
+    exec("\n".join(lines), env)
+    return env["read_image"]  # type: ignore[return-value]
+
+
 class RowDecoder:
     """Decodes the row images of one table map; built once and cached with the TABLE_MAP."""
 
@@ -435,36 +531,23 @@ class RowDecoder:
         self.canal_columns: object = None
         self.flat_layouts: object = None
 
-    def _readers_for(self, present: tuple[int, ...]) -> list[Reader]:
-        readers = self._by_present.get(present)
-        if readers is None:
-            readers = self._by_present[present] = [self.readers[i] for i in present]
-        return readers
+    def _image_reader(self, present: tuple[int, ...]) -> ImageReader:
+        reader = self._by_present.get(present)
+        if reader is None:
+            reader = self._by_present[present] = compile_image_reader([self.readers[i] for i in present])
+        return reader
 
     def read_image(self, buf: bytes, pos: int, present: tuple[int, ...]) -> tuple[list[str | None], int]:
         """One row image: null bitmap over the present columns, then their values."""
-        readers = self._readers_for(present)
-        nb = (len(readers) + 7) >> 3
-        nulls = int.from_bytes(buf[pos : pos + nb], "little")
-        pos += nb
-        row: list[str | None] = []
-        append = row.append
-        bit = 1
-        for read in readers:
-            if nulls & bit:
-                append(None)
-            else:
-                value, pos = read(buf, pos)
-                append(value)
-            bit <<= 1
-        return row, pos
+        return self._image_reader(present)(buf, pos)
 
     def read_rows(self, buf: bytes, pos: int, end: int, present: tuple[int, ...]) -> list[list[str | None]]:
         rows = []
-        read_image = self.read_image
+        read_image = self._image_reader(present)
+        append = rows.append
         while pos < end:
-            row, pos = read_image(buf, pos, present)
-            rows.append(row)
+            row, pos = read_image(buf, pos)
+            append(row)
         if pos != end:
             raise DecodeError(f"row image overran the event by {pos - end} bytes")
         return rows
@@ -473,10 +556,11 @@ class RowDecoder:
         self, buf: bytes, pos: int, end: int, before: tuple[int, ...], after: tuple[int, ...]
     ) -> list[tuple[list[str | None], list[str | None]]]:
         rows = []
-        read_image = self.read_image
+        read_before = self._image_reader(before)
+        read_after = self._image_reader(after)
         while pos < end:
-            b, pos = read_image(buf, pos, before)
-            a, pos = read_image(buf, pos, after)
+            b, pos = read_before(buf, pos)
+            a, pos = read_after(buf, pos)
             rows.append((b, a))
         if pos != end:
             raise DecodeError(f"row image overran the event by {pos - end} bytes")
@@ -494,8 +578,9 @@ class RowDecoder:
         json_cols = [i for i in after if self.columns[i].type == C.MYSQL_TYPE_JSON]
         rows = []
         read_image = self.read_image
+        read_before = self._image_reader(before)
         while pos < end:
-            b, pos = read_image(buf, pos, before)
+            b, pos = read_before(buf, pos)
             options, pos = _read_lenenc(buf, pos)
             partial_bits = 0
             if options & 1 and json_cols:
