@@ -161,3 +161,7 @@ class ConnectionLostError(PycanalError):
 
 class PositionNotFound(PycanalError):
     """No binlog position matches the requested start (timestamp, GTID)."""
+
+
+# MariaDB 10.x ER_SLAVE_SAME_ID: sent to the older of two replicas that registered the same server_id.
+_ERRNO_CLASSES[4052] = DuplicateServerIdError

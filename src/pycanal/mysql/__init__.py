@@ -1,0 +1,10 @@
+"""MySQL client wire protocol and the replication (binlog dump) connection.
+
+``constants``, ``packet`` and ``auth`` are sans-IO (bytes in, bytes out); ``connection`` is the only
+module here that opens sockets, and ``replication`` drives it through one canal-style dump attempt.
+"""
+
+from .connection import MySQLConnection
+from .replication import ReplicationConnection, binlog_files, show_master_status
+
+__all__ = ["MySQLConnection", "ReplicationConnection", "binlog_files", "show_master_status"]
