@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from binlog_helpers import events_from_files, of_type
 
+from binlog_helpers import events_from_files, of_type
 from pycanal.binlog.events import QueryEvent, RowsEvent, RowsQueryEvent
 from pycanal.cli import iter_flat_messages
 

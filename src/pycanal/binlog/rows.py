@@ -131,7 +131,7 @@ def _decimal_reader(meta: int) -> Reader:
     :func:`decode_decimal` is the plain specification it is tested against."""
     precision, scale = meta >> 8, meta & 0xFF
     size = decimal_size(precision, scale)
-    intg0, intg0x = divmod(precision - scale, 9)
+    intg0, _ = divmod(precision - scale, 9)
     frac0, frac0x = divmod(scale, 9)
     tail_bits = 8 * _DIG2BYTES[frac0x]
     frac_bits = 32 * frac0 + tail_bits
@@ -575,7 +575,8 @@ class RowDecoder:
         (``JSON_REPLACE(col, '$.a', 1)``; ``@2`` when the name is unknown), since the full document is
         not in the binlog.
         """
-        json_cols = [i for i in after if self.columns[i].type == C.MYSQL_TYPE_JSON]
+        # one partial bit per JSON column of the whole table, in table order (MySQL's layout)
+        json_cols = [c.index for c in self.columns if c.type == C.MYSQL_TYPE_JSON]
         rows = []
         read_image = self.read_image
         read_before = self._image_reader(before)
@@ -612,7 +613,7 @@ class RowDecoder:
                 n = int.from_bytes(buf[pos : pos + nbytes], "little")
                 pos += nbytes
                 ref = self.columns[i].name or f"@{i + 1}"
-                row.append(render_json_diff(ref, parse_json_diff(buf[pos : pos + n])))
+                row.append(render_json_diff(ref, parse_json_diff(buf[pos : pos + n]), style="canal"))
                 pos += n
             else:
                 value, pos = self.readers[i](buf, pos)
