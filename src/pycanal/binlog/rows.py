@@ -15,6 +15,7 @@ from __future__ import annotations
 import struct
 import time
 from collections.abc import Callable
+from datetime import date as date_type
 from datetime import datetime, tzinfo
 
 from ..errors import DecodeError
@@ -172,7 +173,34 @@ def _decimal_reader(meta: int) -> Reader:
 
 def _frac_text(usec: int, fsp: int) -> str:
     """'.ffffff' cut to the declared precision, as canal's usecondsToStr does; '' for fsp 0."""
-    return "." + f"{usec:06d}"[:fsp] if fsp else ""
+    return f".{usec // _FRAC_DIV[fsp]:0{fsp}d}" if fsp else ""
+
+
+_FRAC_DIV = (1, 100000, 10000, 1000, 100, 10, 1)
+
+# Text caches: dates and times of day repeat across rows, so each distinct one is formatted once.
+_DATE_TEXT: dict[int, str] = {}  # (year << 9 | month << 5 | day) -> "YYYY-MM-DD"
+_HMS_TEXT: dict[int, str] = {}  # (hour << 12 | minute << 6 | second) -> "HH:MM:SS"
+_CACHE_LIMIT = 1 << 16
+
+
+def _date_text(year: int, month: int, day: int) -> str:
+    key = year << 9 | month << 5 | day
+    text = _DATE_TEXT.get(key)
+    if text is None:
+        if len(_DATE_TEXT) >= _CACHE_LIMIT:
+            _DATE_TEXT.clear()
+        text = _DATE_TEXT[key] = f"{year:04d}-{month:02d}-{day:02d}"
+    return text
+
+
+def _hms_text(hms: int) -> str:
+    text = _HMS_TEXT.get(hms)
+    if text is None:
+        if len(_HMS_TEXT) >= _CACHE_LIMIT:
+            _HMS_TEXT.clear()
+        text = _HMS_TEXT[hms] = f"{hms >> 12:02d}:{(hms >> 6) & 63:02d}:{hms & 63:02d}"
+    return text
 
 
 def _read_frac(buf: bytes, pos: int, fsp: int) -> tuple[int, int]:
@@ -190,23 +218,34 @@ def _date_reader(buf: bytes, pos: int) -> tuple[str, int]:
     v = buf[pos] | buf[pos + 1] << 8 | buf[pos + 2] << 16
     if v == 0:
         return ZERO_DATE, pos + 3
-    return f"{v >> 9:04d}-{(v >> 5) & 15:02d}-{v & 31:02d}", pos + 3
+    text = _DATE_TEXT.get(v)
+    if text is None:
+        text = _date_text(v >> 9, (v >> 5) & 15, v & 31)
+    return text, pos + 3
 
 
 def _datetime2_reader(fsp: int) -> Reader:
+    zero = ZERO_DATETIME + _frac_text(0, fsp)
+    frac_bytes = (0, 1, 1, 2, 2, 3, 3)[fsp]
+
     def read(buf: bytes, pos: int) -> tuple[str, int]:
         intpart = int.from_bytes(buf[pos : pos + 5], "big") - 0x8000000000
-        usec, end = _read_frac(buf, pos + 5, fsp)
-        if intpart == 0 and usec == 0:
-            return ZERO_DATETIME + _frac_text(0, fsp), end
+        end = pos + 5 + frac_bytes
+        if fsp:
+            usec, end = _read_frac(buf, pos + 5, fsp)
+            if intpart == 0 and usec == 0:
+                return zero, end
+            frac = f".{usec // _FRAC_DIV[fsp]:0{fsp}d}"
+        else:
+            if intpart == 0:
+                return zero, end
+            frac = ""
         ymd = intpart >> 17
         ym = ymd >> 5
+        date = _date_text(ym // 13, ym % 13, ymd & 31)
         hms = intpart & 0x1FFFF
-        return (
-            f"{ym // 13:04d}-{ym % 13:02d}-{ymd & 31:02d} "
-            f"{hms >> 12:02d}:{(hms >> 6) & 63:02d}:{hms & 63:02d}{_frac_text(usec, fsp)}",
-            end,
-        )
+        clock = _HMS_TEXT.get(hms) or _hms_text(hms)
+        return f"{date} {clock}{frac}", end
 
     return read
 
@@ -264,29 +303,66 @@ def _time_old_reader(buf: bytes, pos: int) -> tuple[str, int]:
     return f"{sign}{v // 10000:02d}:{v // 100 % 100:02d}:{v % 100:02d}", pos + 3
 
 
+_OFFSETS: dict[tuple[int, object], int | None] = {}  # (15-minute bucket, zone) -> UTC offset, None if it changes
+
+
+def _utc_offset(seconds: int, tz: tzinfo | None) -> int | None:
+    """The zone's UTC offset for ``seconds``, cached per 15-minute bucket.
+
+    Zone transitions fall on quarter hours; a bucket whose two ends disagree holds a transition and is
+    converted value by value instead."""
+    bucket = seconds // 900
+    key = (bucket, tz or time.tzname)  # tzname follows TZ changes (time.tzset) in the process
+    off = _OFFSETS.get(key, -1)
+    if off == -1:
+        a, b = bucket * 900, bucket * 900 + 899
+        if tz is None:
+            oa, ob = time.localtime(a).tm_gmtoff, time.localtime(b).tm_gmtoff
+        else:
+            da, db = datetime.fromtimestamp(a, tz).utcoffset(), datetime.fromtimestamp(b, tz).utcoffset()
+            oa = int(da.total_seconds()) if da is not None else 0
+            ob = int(db.total_seconds()) if db is not None else 0
+        off = oa if oa == ob else None
+        if len(_OFFSETS) >= _CACHE_LIMIT:
+            _OFFSETS.clear()
+        _OFFSETS[key] = off
+    return off  # type: ignore[return-value]
+
+
 def _timestamp_text(seconds: int, usec: int, fsp: int, tz: tzinfo | None) -> str:
+    """TIMESTAMP in the process's time zone (or ``tz``), DST-aware, as canal's JVM renders it."""
     if seconds == 0 and usec == 0:
         return ZERO_DATETIME + _frac_text(0, fsp)
-    if tz is None:
-        t = time.localtime(seconds)
-        base = f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d} {t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}"
-    else:
-        base = datetime.fromtimestamp(seconds, tz).strftime("%Y-%m-%d %H:%M:%S")
-    return base + _frac_text(usec, fsp)
+    off = _utc_offset(seconds, tz)
+    if off is None:  # a transition inside this quarter hour: convert exactly
+        if tz is None:
+            t = time.localtime(seconds)
+            base = f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d} {t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}"
+        else:
+            base = datetime.fromtimestamp(seconds, tz).strftime("%Y-%m-%d %H:%M:%S")
+        return base + _frac_text(usec, fsp)
+    days, sod = divmod(seconds + off, 86400)
+    date = _EPOCH_DAYS.get(days)
+    if date is None:
+        d = _epoch_date(days)
+        date = _EPOCH_DAYS[days] = f"{d.year:04d}-{d.month:02d}-{d.day:02d}"
+    hms = (sod // 3600) << 12 | (sod // 60 % 60) << 6 | sod % 60
+    clock = _HMS_TEXT.get(hms) or _hms_text(hms)
+    return f"{date} {clock}{_frac_text(usec, fsp)}" if fsp else f"{date} {clock}"
+
+
+_EPOCH_DAYS: dict[int, str] = {}
+
+
+def _epoch_date(days: int) -> date_type:
+    return date_type.fromordinal(days + 719163)  # 719163 = date(1970, 1, 1).toordinal()
 
 
 def _timestamp2_reader(fsp: int, tz: tzinfo | None) -> Reader:
-    last = [-1, ""]  # rows of one transaction share their timestamps: skip the time-zone conversion
-
     def read(buf: bytes, pos: int) -> tuple[str, int]:
         seconds = int.from_bytes(buf[pos : pos + 4], "big")
         usec, end = _read_frac(buf, pos + 4, fsp)
-        if seconds and seconds == last[0]:
-            return last[1] + _frac_text(usec, fsp), end  # type: ignore[operator]
-        text = _timestamp_text(seconds, usec, fsp, tz)
-        if seconds:
-            last[0], last[1] = seconds, text[:19]
-        return text, end
+        return _timestamp_text(seconds, usec, fsp, tz), end
 
     return read
 

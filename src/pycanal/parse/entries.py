@@ -121,6 +121,12 @@ class EntryConverter:
             return [self._entry(ev, pb.TRANSACTIONEND, end.SerializeToString(), "", "", None)]
         if isinstance(ev, (GtidEvent, MariaGtidEvent)):
             self._gtid(ev)
+            if isinstance(ev, MariaGtidEvent) and not ev.standalone:
+                # MariaDB writes no BEGIN statement: its GTID event opens the transaction
+                # (mariadb-binlog prints START TRANSACTION there). canal's consumers expect a
+                # TRANSACTIONBEGIN, so it is made from this event; MariaDB logs no thread id here.
+                begin = pb.TransactionBegin(threadId=0)
+                return [self._entry(ev, pb.TRANSACTIONBEGIN, begin.SerializeToString(), "", "", None)]
             return []
         if isinstance(ev, RowsQueryEvent):
             if self.filter_query_dml:
@@ -180,6 +186,10 @@ class EntryConverter:
         if gtid:
             header.gtid = gtid
         props = header.props
+        if self.gtid is None:  # canal tracks the current GTID only in GTID mode
+            if rows > 0:
+                props.add(key="rowsCount", value=str(rows))
+            return header
         if self._cur_gtid:
             props.add(key="curtGtid", value=self._cur_gtid)
         if self._cur_sn:

@@ -1,0 +1,316 @@
+"""canal's MysqlEventParser: dump the binlog, turn events into entries, hand them to the sink.
+
+One thread per instance. It decides where to start (:mod:`.position`), dumps, converts, groups entries
+into transactions and puts them into the sink (which blocks when the store is full). A dropped connection
+is retried with backoff from the last transaction boundary handed to the sink, so nothing is skipped and
+nothing is delivered twice within this process. Errors that retrying cannot fix (a purged binlog, missing
+privileges, a binlog format other than ROW, a schema that does not match the binlog) stop the parser
+with an error that says what to do. With a standby master configured, repeated failures of the
+master's heartbeat switch the dump to the standby, relocated by time (canal-spec.md 6.5).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import random
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ..binlog.decoder import BinlogDecoder, SchemaResolver
+from ..binlog.events import QueryEvent
+from ..errors import (
+    AccessDeniedError,
+    BinlogPurgedError,
+    ColumnCountMismatch,
+    ConfigError,
+    ConnectionLostError,
+    DecodeError,
+    MySQLServerError,
+    PositionNotFound,
+    PrivilegeError,
+    PycanalError,
+    TableMapMissing,
+)
+from ..model import EntryPosition, LogIdentity, LogPosition
+from ..mysql.stream import BinlogStream
+from .ddl import DdlResult
+from .entries import EntryConverter, ParsedEntry
+from .position import DumpStart, Master, _meta_query, decide_start
+from .txbuffer import TransactionBuffer
+
+log = logging.getLogger(__name__)
+
+Sink = Callable[[list[ParsedEntry]], None]
+CursorProvider = Callable[[], LogPosition | None]
+
+
+class ParserStopped(PycanalError):
+    """The parser stopped on an error retrying cannot fix; ``str()`` says what to do."""
+
+
+@dataclass
+class ParserConfig:
+    master: Master
+    standby: Master | None = None
+    slave_id: int = 0
+    gtid_mode: bool = False
+    transaction_size: int = 1024
+    fallback_seconds: int = 60
+    heartbeat_period: float = 15.0
+    detecting_enable: bool = False
+    detecting_sql: str = "select 1"
+    detecting_interval: float = 3.0
+    detecting_retry_threshold: int = 3
+    heartbeat_ha_enable: bool = False
+    binlog_formats: tuple[str, ...] = ("ROW",)
+    binlog_images: tuple[str, ...] = ("FULL", "MINIMAL", "NOBLOB")
+    reconnect_min: float = 1.0
+    reconnect_max: float = 10.0
+    converter_options: dict[str, object] = field(default_factory=dict)
+
+
+class MysqlEventParser:
+    """Runs the dump loop in a thread; see the module docstring."""
+
+    def __init__(
+        self,
+        destination: str,
+        config: ParserConfig,
+        sink: Sink,
+        cursor_provider: CursorProvider | None = None,
+        *,
+        schema_resolver: SchemaResolver | None = None,
+        on_ddl: Callable[[QueryEvent, DdlResult], None] | None = None,
+    ) -> None:
+        self.destination = destination
+        self.config = config
+        self.sink = sink
+        self.cursor_provider = cursor_provider or (lambda: None)
+        self.schema_resolver = schema_resolver
+        self.on_ddl = on_ddl
+        self.running_master = config.master
+        self.error: BaseException | None = None
+        self.last_position: LogPosition | None = None  # the last boundary handed to the sink
+        self.switches = 0
+        self.events = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._stream: BinlogStream | None = None
+        self._detect_failures = 0
+        self._switch_requested = threading.Event()
+        self._detector: threading.Thread | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------------------
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._check_master(self.running_master)
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name=f"parser-{self.destination}", daemon=True)
+        self._thread.start()
+        if self.config.detecting_enable and self.config.standby is not None and self.config.heartbeat_ha_enable:
+            self._detector = threading.Thread(target=self._detect, name=f"detect-{self.destination}", daemon=True)
+            self._detector.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        stream = self._stream
+        if stream is not None:
+            with contextlib.suppress(Exception):
+                stream.close()
+        for t in (self._thread, self._detector):
+            if t is not None and t is not threading.current_thread():
+                t.join(timeout)
+        self._thread = self._detector = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def join(self, timeout: float | None = None) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    # -- checks -----------------------------------------------------------------------------------------
+    def _check_master(self, master: Master) -> None:
+        """binlog_format and binlog_row_image must be ones the instance accepts (canal's preDump)."""
+        try:
+            rows = dict(_meta_query(master, "SHOW VARIABLES WHERE Variable_name IN "
+                                            "('binlog_format', 'binlog_row_image', 'log_bin')"))
+        except Exception as exc:  # connection problems are retried by the dump loop
+            log.warning("%s: cannot check %s yet: %s", self.destination, master.address, exc)
+            return
+        fmt = str(rows.get("binlog_format", "")).upper()
+        image = str(rows.get("binlog_row_image", "FULL")).upper()
+        if str(rows.get("log_bin", "ON")).upper() in ("OFF", "0"):
+            raise ParserStopped(f"{master.address} has no binary log: start it with log-bin")
+        if fmt and fmt not in self.config.binlog_formats:
+            raise ParserStopped(
+                f"{master.address} has binlog_format={fmt}; canal.instance.binlog.format accepts "
+                f"{','.join(self.config.binlog_formats)}: set binlog_format=ROW on the server"
+            )
+        if image and image not in self.config.binlog_images:
+            raise ParserStopped(
+                f"{master.address} has binlog_row_image={image}; canal.instance.binlog.image accepts "
+                f"{','.join(self.config.binlog_images)}"
+            )
+
+    # -- main loop --------------------------------------------------------------------------------------
+    def _run(self) -> None:
+        delay = self.config.reconnect_min
+        while not self._stop.is_set():
+            try:
+                self._dump_once()
+                delay = self.config.reconnect_min
+                if self._switch_requested.is_set():
+                    self._switch()
+            except (ConnectionLostError, OSError) as exc:
+                if self._stop.is_set():
+                    break
+                log.warning("%s: binlog dump from %s lost (%s); retrying in %.1fs from %s", self.destination,
+                            self.running_master.address, exc, delay, self._where())
+                if self._switch_requested.is_set():
+                    self._switch()
+                    continue
+                self._stop.wait(delay * (1 + random.random() * 0.5))
+                delay = min(delay * 2, self.config.reconnect_max)
+            except BinlogPurgedError as exc:
+                self._fail(ParserStopped(
+                    f"{self.destination}: the binlog to resume from is gone on {self.running_master.address} "
+                    f"({exc.message}). Nothing was skipped. Reset the cursor (delete meta.dat or the ZooKeeper "
+                    "cursor) and set canal.instance.master.journal.name/position or timestamp to a binlog the "
+                    "server still has (SHOW BINARY LOGS)."), exc)
+                return
+            except (AccessDeniedError, PrivilegeError) as exc:
+                self._fail(ParserStopped(
+                    f"{self.destination}: {self.running_master.address} refused the dump ({exc.message}). "
+                    "Grant the user REPLICATION SLAVE, REPLICATION CLIENT and SELECT."), exc)
+                return
+            except (ColumnCountMismatch, DecodeError, ConfigError, PositionNotFound, ParserStopped) as exc:
+                self._fail(exc if isinstance(exc, ParserStopped) else ParserStopped(
+                    f"{self.destination}: stopped at {self._where()}: {exc}"), exc)
+                return
+            except MySQLServerError as exc:
+                log.warning("%s: server error %s; retrying in %.1fs", self.destination, exc, delay)
+                self._stop.wait(delay)
+                delay = min(delay * 2, self.config.reconnect_max)
+            except Exception as exc:  # a bug or an unexpected failure: stop loudly, never skip
+                self._fail(ParserStopped(f"{self.destination}: parser failed at {self._where()}: {exc!r}"), exc)
+                return
+
+    def _fail(self, err: BaseException, cause: BaseException) -> None:
+        err.__cause__ = cause
+        self.error = err
+        log.error("%s", err)
+
+    def _where(self) -> str:
+        p = self.last_position
+        return f"{p.position.journal_name}:{p.position.position}" if p else "the start position"
+
+    def _start(self) -> DumpStart:
+        cursor = self.last_position or self.cursor_provider()
+        return decide_start(self.running_master, cursor, gtid_mode=self.config.gtid_mode,
+                            fallback_seconds=self.config.fallback_seconds)
+
+    def _dump_once(self) -> None:
+        master = self.running_master
+        start = self._start()
+        log.info("%s: dumping %s from %s (%s)", self.destination, master.address,
+                 f"{start.log_file}:{start.log_pos}" if start.log_file else start.gtid_set or "current end",
+                 start.reason)
+        converter = EntryConverter(gtid_mode=self.config.gtid_mode, gtid_start=start.gtid_set or "",
+                                   on_ddl=self.on_ddl, **self.config.converter_options)  # type: ignore[arg-type]
+        identity = LogIdentity(master.host, master.port)
+
+        def flush(chunk: list[ParsedEntry]) -> None:
+            self.sink(chunk)
+            for e in reversed(chunk):
+                if e.is_ack_point:
+                    self.last_position = LogPosition(identity, EntryPosition(
+                        e.log_file, e.offset, e.server_id, e.execute_time, e.gtid or None))
+                    break
+
+        buffer = TransactionBuffer(flush, self.config.transaction_size)
+        decoder = BinlogDecoder(schema_resolver=self.schema_resolver)
+        stream = BinlogStream(
+            master.host, master.port, master.user, master.password, self._server_id(),
+            log_file=start.log_file, log_pos=start.log_pos, gtid_set=start.gtid_set,
+            heartbeat_period=self.config.heartbeat_period, decoder=decoder,
+        )
+        self._stream = stream
+        skip = start.skip_first
+        try:
+            with stream:
+                for ev in stream:
+                    if self._stop.is_set() or self._switch_requested.is_set():
+                        return
+                    h = ev.header
+                    if skip and h.log_pos and h.type_code not in (4, 15):
+                        skip = False
+                        if ev.log_file == start.log_file and h.start_pos == start.log_pos and _closes(ev):
+                            continue  # the acked transaction end or DDL itself: delivered before
+                    self.events += 1
+                    try:
+                        entries = converter.convert(ev)
+                    except TableMapMissing as exc:
+                        raise ParserStopped(
+                            f"{self.destination}: the dump started inside a transaction at {self._where()} "
+                            f"({exc}); start from a transaction boundary") from exc
+                    for e in entries:
+                        buffer.add(e)
+        finally:
+            buffer.reset()  # a partial transaction comes again after the reconnect
+            self._stream = None
+
+    def _server_id(self) -> int:
+        if self.config.slave_id > 0:
+            return self.config.slave_id
+        return ((hash(self.destination) & 0x7F) << 24) | (random.getrandbits(23) + 1)
+
+    # -- heartbeat detection and standby switch -----------------------------------------------------------
+    def _detect(self) -> None:
+        cfg = self.config
+        while not self._stop.wait(cfg.detecting_interval):
+            try:
+                _meta_query(self.running_master, cfg.detecting_sql)
+                self._detect_failures = 0
+            except Exception as exc:
+                self._detect_failures += 1
+                log.warning("%s: heartbeat %r on %s failed (%d/%d): %s", self.destination, cfg.detecting_sql,
+                            self.running_master.address, self._detect_failures, cfg.detecting_retry_threshold, exc)
+                if self._detect_failures > cfg.detecting_retry_threshold:
+                    self._detect_failures = 0
+                    self._switch_requested.set()
+                    stream = self._stream
+                    if stream is not None:
+                        with contextlib.suppress(Exception):
+                            stream.close()
+
+    def _switch(self) -> None:
+        """Toggle master and standby; the next dump relocates by time minus the fallback interval."""
+        self._switch_requested.clear()
+        cfg = self.config
+        if cfg.standby is None:
+            return
+        old = self.running_master
+        self.running_master = cfg.standby if old == cfg.master else cfg.master
+        self.switches += 1
+        # the cursor's identity is the old master's: decide_start relocates by its timestamp
+        log.warning(
+            "%s: switched from %s to %s; relocating by time minus %ss, so row changes of the last %ss "
+            "before the switch may be delivered again", self.destination, old.address,
+            self.running_master.address, cfg.fallback_seconds, cfg.fallback_seconds)
+
+
+def _closes(ev: object) -> bool:
+    """A transaction end or a DDL: the events a cursor stops on that carry something already delivered."""
+    from ..binlog.events import XidEvent
+
+    if isinstance(ev, XidEvent):
+        return True
+    if isinstance(ev, QueryEvent):
+        q = ev.query.strip().upper()
+        return q != "BEGIN" and not q.startswith("XA START")
+    return False
