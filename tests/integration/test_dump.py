@@ -110,6 +110,19 @@ def test_gtid_events_carry_domain_server_sequence(mariadb, fresh_db):
     assert gtids[-1].standalone  # a DDL: no BEGIN
 
 
+def test_follow_mode_receives_heartbeats_when_idle(mariadb):
+    from pycanal.binlog.events import HeartbeatEvent
+
+    f, p = mariadb.master_status()
+    stream = BinlogStream("127.0.0.1", mariadb.port, "canal", "canal", 4246, log_file=f, log_pos=p,
+                          heartbeat_period=0.2)
+    with stream:
+        for ev in stream:
+            if isinstance(ev, HeartbeatEvent):
+                assert ev.log_ident == f and ev.position == p
+                break
+
+
 def test_wrong_password_is_one_clear_line(mariadb):
     res = CliRunner().invoke(main, ["dump", "--port", str(mariadb.port), "--password", "nope", "--stop-at-end"])
     assert res.exit_code == 1

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from binlog_helpers import events_from_files
 
+from binlog_helpers import events_from_files
 from pycanal.filter import TableFilter
 from pycanal.parse.entries import EntryConverter, ParsedEntry
 from pycanal.parse.txbuffer import TransactionBuffer
@@ -149,3 +149,21 @@ def test_transaction_buffer_flush_rules():
     ]
     with pytest.raises(ValueError, match="power of two"):
         TransactionBuffer(lambda c: None, size=1000)
+
+
+def test_xa_transaction(mariadb, fresh_db):
+    db = fresh_db
+    mariadb.execute(f"CREATE TABLE `{db}`.x (id INT)")
+    start = mariadb.master_status()
+    with mariadb.connect() as conn, conn.cursor() as cur:
+        for q in ("XA START 'x1'", f"INSERT INTO `{db}`.x VALUES (1)", "XA END 'x1'", "XA PREPARE 'x1'",
+                  "XA COMMIT 'x1'"):
+            cur.execute(q)
+    events = events_from_files(mariadb, start)
+    assert any(ev.type_name == "XA_PREPARE" for ev in events)  # decoded, not skipped
+    entries = convert(events)
+    assert _kinds(entries) == ["TRANSACTIONBEGIN", "INSERT", "TRANSACTIONEND", "XACOMMIT"]
+    end = pb.TransactionEnd.FromString(entries[2].entry.storeValue)
+    assert {p.key: p.value for p in end.props} == {"XA_TYPE": "XA END", "XA_XID": " X'7831',X'',1"}
+    commit = pb.RowChange.FromString(entries[3].entry.storeValue)
+    assert commit.eventType == pb.XACOMMIT and commit.sql.startswith("XA COMMIT")

@@ -144,3 +144,10 @@ def test_specialised_decimal_reader_matches_the_specification():
                 # random bytes: both must agree even where a group exceeds 10^9
                 text = decode_decimal(data, precision, scale)
                 assert read(b"xx" + data, 2) == (text, 2 + size), (precision, scale, data.hex())
+
+
+def test_incident_lost_events_decodes():
+    from pycanal.binlog.events import IncidentEvent
+
+    ev = decoder().decode(event(C.INCIDENT, b"\x01\x00" + bytes([11]) + b"lost events"))
+    assert isinstance(ev, IncidentEvent) and (ev.incident, ev.message) == (1, "lost events")

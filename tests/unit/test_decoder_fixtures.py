@@ -213,6 +213,13 @@ def test_reader_fed_whole_bytewise_and_in_chunks(name):
         reader.close()
 
 
+def test_invalid_incident_event_is_an_error():
+    # MySQL's Bug#40482 file: an INCIDENT with number 66 (only 0 and 1 exist); mysqlbinlog refuses it too
+    with pytest.raises(DecodeError, match="invalid incident number 66") as err:
+        events("rust_mysql_common", "bug40482-bin.000001")
+    assert err.value.log_pos == 106
+
+
 def test_truncated_fixtures_are_errors():
     with pytest.raises(TruncatedEventError):
         events("rust_mysql_common", "binlog_truncated_event.000001")
@@ -225,3 +232,15 @@ def test_corrupt_relay_log_names_the_position():
     with pytest.raises(DecodeError) as err:
         events("rust_mysql_common", "corrupt-relay-bin.000624")
     assert err.value.log_pos == 91204 and err.value.event_type == 2
+
+
+@pytest.mark.parametrize(
+    ("name", "pos"),
+    [("ver_5_1-wl2325_r.001", 549), ("ver_5_1-wl2325_s.001", 411)],
+)
+def test_broken_legacy_files_stop_with_the_position(name, pos):
+    """wl2325_r has a damaged event (upstream skips the rest of the file); wl2325_s uses pre-GA rows events
+    whose table maps are not in the file: both stop with an error at the event, nothing skipped."""
+    with pytest.raises(DecodeError) as err:
+        events("rust_mysql_common", name)
+    assert err.value.log_pos == pos

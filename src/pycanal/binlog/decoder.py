@@ -348,6 +348,8 @@ class BinlogDecoder:
 
     def _incident(self, h: EventHeader, cur: _Cursor) -> Event:
         incident = cur.uint(2)
+        if incident not in (0, 1):  # NONE, LOST_EVENTS; MySQL refuses any other number too
+            raise DecodeError(f"INCIDENT event with invalid incident number {incident}")
         msg = cur.take(cur.u8()).decode("utf-8", "replace") if cur.left else ""
         return IncidentEvent(h, self.log_file, incident, msg)
 

@@ -54,7 +54,8 @@ def _int_reader(size: int, unsigned: bool) -> Reader:
     def read(buf: bytes, pos: int) -> tuple[str, int]:
         return str(unpack(buf, pos)[0]), pos + size
 
-    read.inline = ("int", unpack, size)  # type: ignore[attr-defined]
+    fmt = {1: "b", 2: "h", 4: "i", 8: "q"}[size]
+    read.inline = ("struct", fmt.upper() if unsigned else fmt, size, None)  # type: ignore[attr-defined]
     return read
 
 
@@ -71,6 +72,10 @@ def _float_reader(buf: bytes, pos: int) -> tuple[str, int]:
 
 def _double_reader(buf: bytes, pos: int) -> tuple[str, int]:
     return java_double_str(_unpack_d(buf, pos)[0]), pos + 8
+
+
+_float_reader.inline = ("struct", "f", 4, java_float_str)  # type: ignore[attr-defined]
+_double_reader.inline = ("struct", "d", 8, java_double_str)  # type: ignore[attr-defined]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -557,41 +562,71 @@ ImageReader = Callable[[bytes, int], tuple[list[str | None], int]]
 def compile_image_reader(readers: list[Reader]) -> ImageReader:
     """One function that reads a whole row image for these column readers.
 
-    The function is generated once per (table map, present columns): the null bitmap test and the
-    value read of each column are written out in line, fixed-width integers and short strings without
-    any call, so the per-row loop does no dispatch and no per-column bookkeeping (asyncpg's idea, in
-    pure Python). Reads past the event end are caught by the caller's position check.
+    The function is generated once per (table map, present columns): the value read of each column is
+    written out in line, so the per-row loop does no dispatch and no per-column bookkeeping (asyncpg's
+    idea, in pure Python). A row with no NULL takes a straight path in which runs of fixed-width numbers
+    are read by one ``struct`` call; other rows test each column's NULL bit. Reads past the event end
+    are caught by the caller's position check.
     """
     n = len(readers)
     nb = (n + 7) >> 3
-    env: dict[str, object] = {}
+    env: dict[str, object] = {"_Struct": struct.Struct}
     lines = ["def read_image(buf, pos):"]
-    if nb == 1:
-        lines.append("    nulls = buf[pos]")
-    else:
-        lines.append(f"    nulls = int.from_bytes(buf[pos:pos + {nb}], 'little')")
+    lines.append("    nulls = buf[pos]" if nb == 1 else f"    nulls = int.from_bytes(buf[pos:pos + {nb}], 'little')")
     lines.append(f"    pos += {nb}")
+    # fast path: no NULL in this row
+    lines.append("    if not nulls:")
+    k = 0
+    while k < n:
+        inline = getattr(readers[k], "inline", None)
+        if inline and inline[0] == "struct":
+            group = []
+            while k < n and (getattr(readers[k], "inline", None) or ("",))[0] == "struct":
+                group.append((k, readers[k].inline))  # type: ignore[attr-defined]
+                k += 1
+            fmt = "<" + "".join(g[1][1] for g in group)
+            size = sum(g[1][2] for g in group)
+            env[f"S{group[0][0]}"] = struct.Struct(fmt).unpack_from
+            names = ", ".join(f"a{j}" for j, _ in group)
+            lines.append(f"        {names}, = S{group[0][0]}(buf, pos)")
+            lines.append(f"        pos += {size}")
+            for j, g in group:
+                if g[3] is None:
+                    lines.append(f"        v{j} = str(a{j})")
+                else:
+                    env[f"f{j}"] = g[3]
+                    lines.append(f"        v{j} = f{j}(a{j})")
+            continue
+        lines.extend(_column_lines(k, readers[k], env, "        "))
+        k += 1
+    lines.append(f"        return [{', '.join(f'v{j}' for j in range(n))}], pos")
+    # general path: test each column's NULL bit
     for k, read in enumerate(readers):
-        v = f"v{k}"
         lines.append(f"    if nulls & {1 << k}:")
-        lines.append(f"        {v} = None")
+        lines.append(f"        v{k} = None")
         lines.append("    else:")
         inline = getattr(read, "inline", None)
-        if inline and inline[0] == "int":
-            env[f"u{k}"] = inline[1]
-            lines.append(f"        {v} = str(u{k}(buf, pos)[0])")
+        if inline and inline[0] == "struct":
+            env[f"u{k}"] = struct.Struct("<" + inline[1]).unpack_from
+            conv = "str" if inline[3] is None else f"f{k}"
+            env.setdefault(f"f{k}", inline[3])
+            lines.append(f"        v{k} = {conv}(u{k}(buf, pos)[0])")
             lines.append(f"        pos += {inline[2]}")
-        elif inline and inline[0] == "str":
-            size = "buf[pos]" if inline[1] == 1 else "buf[pos] | buf[pos + 1] << 8"
-            lines.append(f"        ln = {size}")
-            lines.append(f"        pos += {inline[1]} + ln")
-            lines.append(f"        {v} = buf[pos - ln:pos].decode({inline[2]!r})")
         else:
-            env[f"r{k}"] = read
-            lines.append(f"        {v}, pos = r{k}(buf, pos)")
+            lines.extend(_column_lines(k, read, env, "        "))
     lines.append(f"    return [{', '.join(f'v{k}' for k in range(n))}], pos")
     exec("\n".join(lines), env)
     return env["read_image"]  # type: ignore[return-value]
+
+
+def _column_lines(k: int, read: Reader, env: dict[str, object], indent: str) -> list[str]:
+    inline = getattr(read, "inline", None)
+    if inline and inline[0] == "str":
+        size = "buf[pos]" if inline[1] == 1 else "buf[pos] | buf[pos + 1] << 8"
+        return [f"{indent}ln = {size}", f"{indent}pos += {inline[1]} + ln",
+                f"{indent}v{k} = buf[pos - ln:pos].decode({inline[2]!r})"]
+    env[f"r{k}"] = read
+    return [f"{indent}v{k}, pos = r{k}(buf, pos)"]
 
 
 class RowDecoder:

@@ -11,7 +11,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_IDENT = r"(?:`(?:[^`]|``)+`|[\w$\u0080-\uffff]+)"
+# an unquoted identifier: anything up to white space or punctuation (MySQL allows U+0080..U+FFFF);
+# a negated class compiles at once, where a range up to U+FFFF costs 0.1 s at import
+_IDENT = r"(?:`(?:[^`]|``)+`|[^\s`.,;()'\"=]+)"
 _NAME = rf"(?P<n1>{_IDENT})(?:\s*\.\s*(?P<n2>{_IDENT}))?"
 _COMMENTS = re.compile(r"/\*(?!!).*?\*/|^\s*(?:--|#)[^\n]*$", re.S | re.M)
 _VERSIONED = re.compile(r"/\*!\d*\s*(.*?)\*/", re.S)

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..binlog.decoder import BinlogDecoder, SchemaResolver
-from ..binlog.events import QueryEvent
+from ..binlog.events import IncidentEvent, QueryEvent
 from ..errors import (
     AccessDeniedError,
     BinlogPurgedError,
@@ -252,6 +252,12 @@ class MysqlEventParser:
                         if ev.log_file == start.log_file and h.start_pos == start.log_pos and _closes(ev):
                             continue  # the acked transaction end or DDL itself: delivered before
                     self.events += 1
+                    if isinstance(ev, IncidentEvent) and ev.incident:
+                        raise ParserStopped(
+                            f"{self.destination}: {master.address} wrote an INCIDENT (lost events: "
+                            f"{ev.message or 'no message'}) at {ev.log_file}:{h.start_pos}; its binlog is "
+                            "missing changes, so pycanal stopped instead of skipping them. Resynchronise the "
+                            "target, then start after this position.")
                     try:
                         entries = converter.convert(ev)
                     except TableMapMissing as exc:
