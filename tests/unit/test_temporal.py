@@ -42,3 +42,24 @@ def test_datetime2_all_precisions():
         assert _datetime2_reader(fsp)(data, 0) == (f"2020-01-02 03:04:05{want[fsp]}", len(data))
     zero = (0x8000000000).to_bytes(5, "big") + b"\0\0"
     assert _datetime2_reader(3)(zero, 0) == ("0000-00-00 00:00:00.000", 7)
+
+
+@pytest.mark.parametrize("zone", ["America/New_York", "Africa/Monrovia", "Asia/Kolkata"])
+def test_timestamp2_reader_minute_cache_matches_localtime(monkeypatch, zone):
+    from pycanal.binlog.rows import _timestamp2_reader
+
+    monkeypatch.setenv("TZ", zone)
+    time.tzset()
+    try:
+        read = _timestamp2_reader(2, None)
+        rng = random.Random(zone)
+        # Monrovia kept a -0:44:30 offset until 1972: minutes do not line up there
+        samples = [rng.randrange(0, 90_000_000) for _ in range(2000)] + [1710054000 + d for d in range(-5000, 5000, 7)]
+        for s in samples + samples:  # twice: the second pass hits the cache
+            t = time.localtime(s)
+            expected = f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d} {t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}"
+            data = s.to_bytes(4, "big") + bytes([42])
+            assert read(data, 0) == (f"{expected}.42" if s else "0000-00-00 00:00:00.00", 5), (zone, s)
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()

@@ -192,6 +192,10 @@ def _one_or_two_digits(x: float, digits: str, decpt: int, is_f32: bool) -> tuple
 
 def java_double_str(x: float) -> str:
     """``Double.toString(x)`` as JDK 19+ prints it."""
+    if 1e-3 <= x < 1e7 or -1e7 < x <= -1e-3:
+        # Python's repr is the shortest round-tripping decimal too, and in this range both print it in
+        # plain notation with at least one fraction digit ("100.0", "0.0015"): the same text.
+        return repr(x)
     special = _special(x)  # before the cache: 0.0 and -0.0 are equal keys to it
     return special if special is not None else _double_str(x)
 

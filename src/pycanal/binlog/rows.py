@@ -200,10 +200,9 @@ def _date_text(year: int, month: int, day: int) -> str:
 
 
 def _hms_text(hms: int) -> str:
+    # no size limit: the key space is 17 bits, and at most 86,400 keys are valid times of day
     text = _HMS_TEXT.get(hms)
     if text is None:
-        if len(_HMS_TEXT) >= _CACHE_LIMIT:
-            _HMS_TEXT.clear()
         text = _HMS_TEXT[hms] = f"{hms >> 12:02d}:{(hms >> 6) & 63:02d}:{hms & 63:02d}"
     return text
 
@@ -229,28 +228,41 @@ def _date_reader(buf: bytes, pos: int) -> tuple[str, int]:
     return text, pos + 3
 
 
+_YMD_TEXT: dict[int, str] = {}  # DATETIME2's packed (year * 13 + month) << 5 | day -> "YYYY-MM-DD"
+
+
+def _ymd_text(ymd: int) -> str:
+    text = _YMD_TEXT.get(ymd)
+    if text is None:
+        if len(_YMD_TEXT) >= _CACHE_LIMIT:
+            _YMD_TEXT.clear()
+        ym = ymd >> 5
+        text = _YMD_TEXT[ymd] = f"{ym // 13:04d}-{ym % 13:02d}-{ymd & 31:02d}"
+    return text
+
+
 def _datetime2_reader(fsp: int) -> Reader:
     zero = ZERO_DATETIME + _frac_text(0, fsp)
-    frac_bytes = (0, 1, 1, 2, 2, 3, 3)[fsp]
+    fb = (0, 1, 1, 2, 2, 3, 3)[fsp]
+    mult = (1, 10000, 10000, 100, 100, 1, 1)[fsp]
+    div = _FRAC_DIV[fsp]
+    ymd_get, hms_get = _YMD_TEXT.get, _HMS_TEXT.get
 
     def read(buf: bytes, pos: int) -> tuple[str, int]:
+        end = pos + 5 + fb
         intpart = int.from_bytes(buf[pos : pos + 5], "big") - 0x8000000000
-        end = pos + 5 + frac_bytes
+        ymd = intpart >> 17
+        date = ymd_get(ymd) or _ymd_text(ymd)
+        hms = intpart & 0x1FFFF
+        clock = hms_get(hms) or _hms_text(hms)
         if fsp:
-            usec, end = _read_frac(buf, pos + 5, fsp)
+            usec = int.from_bytes(buf[pos + 5 : end], "big") * mult
             if intpart == 0 and usec == 0:
                 return zero, end
-            frac = f".{usec // _FRAC_DIV[fsp]:0{fsp}d}"
-        else:
-            if intpart == 0:
-                return zero, end
-            frac = ""
-        ymd = intpart >> 17
-        ym = ymd >> 5
-        date = _date_text(ym // 13, ym % 13, ymd & 31)
-        hms = intpart & 0x1FFFF
-        clock = _HMS_TEXT.get(hms) or _hms_text(hms)
-        return f"{date} {clock}{frac}", end
+            return f"{date} {clock}.{usec // div:0{fsp}d}", end
+        if intpart == 0:
+            return zero, end
+        return f"{date} {clock}", end
 
     return read
 
@@ -364,9 +376,33 @@ def _epoch_date(days: int) -> date_type:
 
 
 def _timestamp2_reader(fsp: int, tz: tzinfo | None) -> Reader:
+    fb = (0, 1, 1, 2, 2, 3, 3)[fsp]
+    mult = (1, 10000, 10000, 100, 100, 1, 1)[fsp]
+    div = _FRAC_DIV[fsp]
+    # "YYYY-MM-DD HH:MM:" per minute of UTC time, for whole-minute zone offsets (transitions fall on
+    # quarter hours); rebuilt when the process's zone changes (time.tzset makes a new time.tzname)
+    minutes: dict[int, str] = {}
+    zone = [time.tzname]
+
     def read(buf: bytes, pos: int) -> tuple[str, int]:
         seconds = int.from_bytes(buf[pos : pos + 4], "big")
-        usec, end = _read_frac(buf, pos + 4, fsp)
+        end = pos + 4 + fb
+        usec = int.from_bytes(buf[pos + 4 : end], "big") * mult if fb else 0
+        if tz is None and seconds:
+            if zone[0] is not time.tzname:
+                minutes.clear()
+                zone[0] = time.tzname
+            prefix = minutes.get(seconds // 60)
+            if prefix is not None:
+                sec = seconds % 60
+                return (f"{prefix}{sec:02d}.{usec // div:0{fsp}d}" if fsp else f"{prefix}{sec:02d}"), end
+            text = _timestamp_text(seconds, usec, fsp, tz)
+            off = _utc_offset(seconds, tz)
+            if off is not None and off % 60 == 0:
+                if len(minutes) >= _CACHE_LIMIT:
+                    minutes.clear()
+                minutes[seconds // 60] = text[:17]
+            return text, end
         return _timestamp_text(seconds, usec, fsp, tz), end
 
     return read
@@ -623,8 +659,12 @@ def _column_lines(k: int, read: Reader, env: dict[str, object], indent: str) -> 
     inline = getattr(read, "inline", None)
     if inline and inline[0] == "str":
         size = "buf[pos]" if inline[1] == 1 else "buf[pos] | buf[pos + 1] << 8"
-        return [f"{indent}ln = {size}", f"{indent}pos += {inline[1]} + ln",
-                f"{indent}v{k} = buf[pos - ln:pos].decode({inline[2]!r})"]
+        lines = [f"{indent}ln = {size}", f"{indent}pos += {inline[1]} + ln"]
+        if inline[2] in ("utf-8", "latin-1"):
+            return [*lines, f"{indent}v{k} = buf[pos - ln:pos].decode({inline[2]!r})"]
+        # other codecs are Python-level: ASCII text (the usual case) takes the C path first
+        return [*lines, f"{indent}b = buf[pos - ln:pos]",
+                f"{indent}v{k} = b.decode('ascii') if b.isascii() else b.decode({inline[2]!r})"]
     env[f"r{k}"] = read
     return [f"{indent}v{k}, pos = r{k}(buf, pos)"]
 

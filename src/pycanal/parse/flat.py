@@ -81,21 +81,27 @@ def rows_message(ev: RowsEvent, *, batch_id: int = 0, gtid: str = "", ts: int | 
         lay = _layout(table, ev.present_after)
         before_lay = _layout(table, ev.present)
         names = lay.names
-        data = [dict(zip(names, after, strict=True)) for _, after in ev.rows]
+        before_names = before_lay.names
+        data = [dict(zip(names, after)) for _, after in ev.rows]
         old = []
         changed: set[str] = set()  # accumulates across rows, as canal's updateSet does
-        before_pos = {i: k for k, i in enumerate(ev.present)}
-        for before, after in ev.rows:
-            for k, i in enumerate(ev.present_after):
-                bk = before_pos.get(i)
-                if bk is None or before[bk] != after[k]:
-                    changed.add(names[k])
-            old.append({n: v for n, v in zip(before_lay.names, before, strict=True) if n in changed})
+        if ev.present == ev.present_after:  # FULL image: compare position by position
+            for before, after in ev.rows:
+                changed.update([n for n, b, a in zip(names, before, after) if b != a])
+                old.append({n: v for n, v in zip(before_names, before) if n in changed})
+        else:
+            before_pos = {i: k for k, i in enumerate(ev.present)}
+            for before, after in ev.rows:
+                for k, i in enumerate(ev.present_after):
+                    bk = before_pos.get(i)
+                    if bk is None or before[bk] != after[k]:
+                        changed.add(names[k])
+                old.append({n: v for n, v in zip(before_names, before) if n in changed})
         last = ev.rows[-1][1] if ev.rows else None
     else:
         lay = _layout(table, ev.present)
         names = lay.names
-        data = [dict(zip(names, row, strict=True)) for row in ev.rows]
+        data = [dict(zip(names, row)) for row in ev.rows]
         last = ev.rows[-1] if ev.rows else None
     sql_types = _sql_types(lay, last) if last is not None else None
     return _message(
