@@ -165,3 +165,96 @@ class PositionNotFound(PycanalError):
 
 # MariaDB 10.x ER_SLAVE_SAME_ID: sent to the older of two replicas that registered the same server_id.
 _ERRNO_CLASSES[4052] = DuplicateServerIdError
+
+
+# --------------------------------------------------------------------------------------------------
+# Event store, meta managers and the embedded server (canal's CanalStoreException,
+# CanalMetaManagerException and CanalServerException).
+
+
+class StoreError(PycanalError):
+    """The event store refused an operation (bad argument, or an ack that matches no stored event)."""
+
+
+class StoreClosed(StoreError):
+    """The event store was stopped: raised in putters and getters that were waiting, and on later use."""
+
+
+class MetaError(PycanalError):
+    """A meta manager (subscriptions, cursors, batches) could not do what was asked, e.g. write meta.dat."""
+
+
+class BatchOrderError(MetaError):
+    """A batch was acked or rolled back before an older outstanding one: canal requires id order."""
+
+    def __init__(self, batch_id: int, first_id: int) -> None:
+        self.batch_id = batch_id
+        self.first_id = first_id
+        super().__init__(f"batchId:{batch_id} is not the firstly:{first_id}")
+
+
+class CanalServerError(PycanalError):
+    """A get/ack/rollback request failed; ``code`` is the error code canal's server puts in its Ack packet."""
+
+    GENERIC = 400  # everything the embedded server raises, auth failures, unsupported packets
+    NULL_IDENTITY = 401  # "destination or clientId is null"
+    BATCH_ID_UNSET = 402  # ack with batch id 0: "batchId should assign value"
+
+    def __init__(self, message: str, code: int = GENERIC) -> None:
+        self.code = code
+        self.message = message
+        super().__init__(message)
+
+
+class InstanceNotStarted(CanalServerError):
+    """``destination:X should start first``: no running instance for the destination on this server."""
+
+
+class NotSubscribed(CanalServerError):
+    """``ClientIdentity:X should subscribe first``."""
+
+
+class BatchNotFound(CanalServerError):
+    """An ack or rollback names a batch id that is not outstanding (already acked, voided, or never given)."""
+
+
+class BatchOutOfOrder(CanalServerError):
+    """An ack or rollback names a batch that is not the oldest outstanding one."""
+
+
+class UnackedBatch(CanalServerError):
+    """The auto-ack ``get`` was called while batches from ``get_without_ack`` are still outstanding."""
+
+
+# --------------------------------------------------------------------------------------------------
+# Schema history (canal's TSDB)
+
+
+class SchemaHistoryError(PycanalError):
+    """The table schema history cannot go on: a DDL it cannot place, a store that fails, a position
+    with no snapshot at or before it."""
+
+
+class SchemaMismatchError(ColumnCountMismatch):
+    """A TABLE_MAP does not match the table version the schema history has in force at that position.
+
+    Raised instead of decoding values onto the wrong columns. ``table`` is ``schema.table``;
+    ``binlog_shape`` and ``history_shape`` describe the columns each side has. The constructor keeps
+    DecodeError's signature so the decoder can re-raise it with its position.
+    """
+
+    def __init__(
+        self,
+        msg: str,
+        *,
+        log_file: str | None = None,
+        log_pos: int | None = None,
+        event_type: int | None = None,
+        table: str | None = None,
+        binlog_shape: list[str] | None = None,
+        history_shape: list[str] | None = None,
+    ) -> None:
+        super().__init__(msg, log_file=log_file, log_pos=log_pos, event_type=event_type)
+        self.table = table
+        self.binlog_shape = binlog_shape
+        self.history_shape = history_shape

@@ -101,6 +101,7 @@ class MysqlEventParser:
         self._detect_failures = 0
         self._switch_requested = threading.Event()
         self._detector: threading.Thread | None = None
+        self._converter: EntryConverter | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -114,12 +115,28 @@ class MysqlEventParser:
             self._detector = threading.Thread(target=self._detect, name=f"detect-{self.destination}", daemon=True)
             self._detector.start()
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def signal_stop(self) -> None:
+        """Ask the dump loop to end, without waiting (the owner may still have to unblock the sink)."""
         self._stop.set()
         stream = self._stream
         if stream is not None:
             with contextlib.suppress(Exception):
                 stream.close()
+
+    def set_converter_options(self, options: dict[str, object]) -> None:
+        """New filters (a subscriber's filter replaced the instance's): apply them from the next event."""
+        self.config.converter_options = options
+        conv = self._converter
+        if conv is not None:
+            for key, value in options.items():
+                if key in ("field_filter", "field_black_filter"):
+                    from .entries import parse_field_filter
+
+                    value = parse_field_filter(value)  # type: ignore[arg-type]
+                setattr(conv, key, value)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.signal_stop()
         for t in (self._thread, self._detector):
             if t is not None and t is not threading.current_thread():
                 t.join(timeout)
@@ -197,6 +214,8 @@ class MysqlEventParser:
                 self._stop.wait(delay)
                 delay = min(delay * 2, self.config.reconnect_max)
             except Exception as exc:  # a bug or an unexpected failure: stop loudly, never skip
+                if self._stop.is_set():
+                    break  # stopping: the store was closed under a blocked put
                 self._fail(ParserStopped(f"{self.destination}: parser failed at {self._where()}: {exc!r}"), exc)
                 return
 
@@ -222,6 +241,7 @@ class MysqlEventParser:
                  start.reason)
         converter = EntryConverter(gtid_mode=self.config.gtid_mode, gtid_start=start.gtid_set or "",
                                    on_ddl=self.on_ddl, **self.config.converter_options)  # type: ignore[arg-type]
+        self._converter = converter
         identity = LogIdentity(master.host, master.port)
 
         def flush(chunk: list[ParsedEntry]) -> None:
