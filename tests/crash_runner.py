@@ -15,10 +15,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from instance_helpers import make_instance, rows_of  # noqa: E402
-
-from pycanal.model import ClientIdentity  # noqa: E402
-from pycanal.server.embedded import CanalServerWithEmbedded  # noqa: E402
+from instance_helpers import make_instance, rows_of
+from pycanal.model import ClientIdentity
+from pycanal.server.embedded import CanalServerWithEmbedded
 
 
 def main() -> None:

@@ -15,6 +15,7 @@ import threading
 import time
 
 import pytest
+
 from helpers import wait_for
 from instance_helpers import write_conf
 

@@ -6,9 +6,9 @@ import json
 import os
 
 import pytest
+
 from helpers import wait_for
 from instance_helpers import drain, make_instance, rows_of, write_conf
-
 from pycanal.model import ClientIdentity
 from pycanal.server.embedded import CanalServerWithEmbedded
 
