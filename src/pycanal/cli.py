@@ -8,13 +8,16 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable
 from typing import Any, TextIO
 
 import click
 
 from . import __version__
+from .dump import dump_parser, iter_flat_messages
 from .errors import ConfigError, PycanalError
+
+__all__ = ["iter_flat_messages", "main"]
 
 log = logging.getLogger("pycanal")
 
@@ -48,64 +51,17 @@ def main(verbose: int) -> None:
     logging.basicConfig(level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
-def iter_flat_messages(
-    host: str,
-    port: int,
-    user: str,
-    password: str,
-    *,
-    server_id: int,
-    start: tuple[str | None, int] = (None, 4),
-    start_gtid: str | None = None,
-    stop_at_end: bool = False,
-    table_filter: str | None = None,
-    black_filter: str | None = None,
-) -> Iterator[dict[str, Any]]:
-    """canal FlatMessages for a live binlog, as ``pycanal dump`` prints them."""
-    import pymysql
-
-    from .binlog.events import QueryEvent
-    from .filter import TableFilter
-    from .gtid import GtidTracker
-    from .mysql.stream import BinlogStream
-    from .parse.ddl import classify
-    from .parse.flat import FlatMessageConverter, is_transaction_marker
-    from .schema.live import LiveSchema
-
-    try:
-        meta_conn = pymysql.connect(host=host, port=port, user=user, password=password, autocommit=True,
-                                    charset="utf8mb4", connect_timeout=10)
-    except pymysql.err.OperationalError as exc:
-        raise PycanalError(f"cannot connect to {host}:{port} as {user}: {exc.args[-1]}") from exc
-    with contextlib.closing(meta_conn):
-        schema = LiveSchema.from_pymysql(meta_conn)
-        stream = BinlogStream(
-            host, port, user, password, server_id, log_file=start[0], log_pos=start[1], gtid_set=start_gtid,
-            stop_at_end=stop_at_end, schema_resolver=schema,
-        )
-        filt = TableFilter(table_filter, black_filter) if (table_filter or black_filter) else None
-        converter = FlatMessageConverter(filt, gtid=GtidTracker(start_gtid) if start_gtid is not None else None)
-        with stream:
-            for ev in stream:
-                if isinstance(ev, QueryEvent) and not is_transaction_marker(ev.query):
-                    # a DDL changes the live schema: re-read it for later table maps
-                    res = classify(ev.query, ev.schema)
-                    if res.is_ddl:
-                        schema.invalidate(res.schema or None, res.table or None)
-                        stream.decoder.invalidate_tables()
-                yield from converter.convert(ev)
-
-
-def _emit(messages: Iterator[dict[str, Any]], out: TextIO) -> int:
+def _json_writer(out: TextIO) -> tuple[Callable[[dict[str, Any]], None], list[int]]:
     dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-    n = 0
     write = out.write
-    for msg in messages:
+    count = [0]
+
+    def emit(msg: dict[str, Any]) -> None:
         write(dumps(msg))
         write("\n")
-        n += 1
-    out.flush()
-    return n
+        count[0] += 1
+
+    return emit, count
 
 
 def _sample_changes(sandbox: Any) -> None:
@@ -130,19 +86,20 @@ def _sample_changes(sandbox: Any) -> None:
 @click.option("--server-id", type=int, default=None, help="Replica server id (default: derived from the pid).")
 @click.option("--start", "start", metavar="FILE:POS", help="Start at this binlog file and position.")
 @click.option("--start-gtid", metavar="SET", help="Start after this GTID set (MariaDB d-s-n or MySQL uuid:n-m).")
+@click.option("--start-timestamp", type=int, metavar="MS",
+              help="Start at the first transaction at or after this time (epoch milliseconds).")
 @click.option("--stop-at-end", is_flag=True, help="Stop at the current end of the binlog instead of following.")
 @click.option("--filter", "table_filter", metavar="REGEX", help="canal table filter, e.g. 'db\\..*,db2.t1'.")
 @click.option("--black-filter", metavar="REGEX", help="canal table black list.")
 @click.option("--sandbox", is_flag=True,
               help="Start a throwaway MariaDB, write sample changes into it and dump them (no server needed).")
 def dump(host: str, port: int, user: str, password: str, server_id: int | None, start: str | None,
-         start_gtid: str | None, stop_at_end: bool, table_filter: str | None, black_filter: str | None,
-         sandbox: bool) -> None:
+         start_gtid: str | None, start_timestamp: int | None, stop_at_end: bool, table_filter: str | None,
+         black_filter: str | None, sandbox: bool) -> None:
     """Print a binlog as canal FlatMessage JSON, one message per line."""
-    if start and start_gtid:
-        raise click.UsageError("--start and --start-gtid exclude each other")
+    if sum(bool(x) for x in (start, start_gtid, start_timestamp)) > 1:
+        raise click.UsageError("--start, --start-gtid and --start-timestamp exclude each other")
     start_at = _parse_start(start)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     box = None
     try:
         if sandbox:
@@ -154,14 +111,14 @@ def dump(host: str, port: int, user: str, password: str, server_id: int | None, 
             start_at = box.master_status()
             _sample_changes(box)
             stop_at_end = True
-        n = _emit(
-            iter_flat_messages(
-                host, port, user, password, server_id=server_id or _default_server_id(), start=start_at,
-                start_gtid=start_gtid, stop_at_end=stop_at_end, table_filter=table_filter,
-                black_filter=black_filter,
-            ),
-            sys.stdout,
-        )
+        emit, count = _json_writer(sys.stdout)
+        with dump_parser(host, port, user, password, emit, server_id=server_id or _default_server_id(),
+                         start=start_at, start_gtid=start_gtid, start_timestamp=start_timestamp or 0,
+                         stop_at_end=stop_at_end, table_filter=table_filter, black_filter=black_filter) as parser:
+            signal.signal(signal.SIGTERM, lambda *_: parser.signal_stop())
+            parser.run()
+        sys.stdout.flush()
+        n = count[0]
         if sandbox:
             click.echo(f"# {n} messages", err=True)
     except KeyboardInterrupt:

@@ -17,9 +17,10 @@ import random
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from ..binlog.decoder import BinlogDecoder, SchemaResolver
-from ..binlog.events import IncidentEvent, QueryEvent
+from ..binlog.events import Event, IncidentEvent, QueryEvent
 from ..errors import (
     AccessDeniedError,
     BinlogPurgedError,
@@ -46,6 +47,50 @@ Sink = Callable[[list[ParsedEntry]], None]
 CursorProvider = Callable[[], LogPosition | None]
 
 
+class EventHandler(Protocol):
+    """What the parser hands decoded events to. ``last_ack`` is the last position a restart may resume
+    from (a transaction end or DDL whose effects were handed on); ``reset`` drops a partial transaction."""
+
+    last_ack: LogPosition | None
+
+    def handle(self, ev: Event) -> None: ...
+
+    def reset(self) -> None: ...
+
+
+HandlerFactory = Callable[[DumpStart, LogIdentity], EventHandler]
+
+
+class EntryHandler:
+    """canal's path: events -> Entries (:class:`EntryConverter`) -> transaction buffer -> sink."""
+
+    def __init__(self, parser: MysqlEventParser, start: DumpStart, identity: LogIdentity) -> None:
+        cfg = parser.config
+        self.converter = EntryConverter(gtid_mode=cfg.gtid_mode, gtid_start=start.gtid_set or "",
+                                        on_ddl=parser.on_ddl, **cfg.converter_options)  # type: ignore[arg-type]
+        parser._converter = self.converter
+        self.identity = identity
+        self.sink = parser.sink
+        self.buffer = TransactionBuffer(self._flush, cfg.transaction_size)
+        self.last_ack: LogPosition | None = None
+
+    def _flush(self, chunk: list[ParsedEntry]) -> None:
+        self.sink(chunk)
+        for e in reversed(chunk):
+            if e.is_ack_point:
+                self.last_ack = LogPosition(self.identity, EntryPosition(
+                    e.log_file, e.offset, e.server_id, e.execute_time, e.gtid or None))
+                break
+
+    def handle(self, ev: Event) -> None:
+        add = self.buffer.add
+        for e in self.converter.convert(ev):
+            add(e)
+
+    def reset(self) -> None:
+        self.buffer.reset()
+
+
 class ParserStopped(PycanalError):
     """The parser stopped on an error retrying cannot fix; ``str()`` says what to do."""
 
@@ -66,6 +111,7 @@ class ParserConfig:
     heartbeat_ha_enable: bool = False
     binlog_formats: tuple[str, ...] = ("ROW",)
     binlog_images: tuple[str, ...] = ("FULL", "MINIMAL", "NOBLOB")
+    stop_at_end: bool = False  # stop at the current end of the binlog instead of following it
     reconnect_min: float = 1.0
     reconnect_max: float = 10.0
     converter_options: dict[str, object] = field(default_factory=dict)
@@ -78,15 +124,18 @@ class MysqlEventParser:
         self,
         destination: str,
         config: ParserConfig,
-        sink: Sink,
+        sink: Sink | None = None,
         cursor_provider: CursorProvider | None = None,
         *,
         schema_resolver: SchemaResolver | None = None,
         on_ddl: Callable[[QueryEvent, DdlResult], None] | None = None,
+        handler_factory: HandlerFactory | None = None,
     ) -> None:
         self.destination = destination
         self.config = config
-        self.sink = sink
+        self.sink: Sink = sink or (lambda chunk: None)
+        self.handler_factory: HandlerFactory = handler_factory or (
+            lambda start, identity: EntryHandler(self, start, identity))
         self.cursor_provider = cursor_provider or (lambda: None)
         self.schema_resolver = schema_resolver
         self.on_ddl = on_ddl
@@ -102,6 +151,8 @@ class MysqlEventParser:
         self._switch_requested = threading.Event()
         self._detector: threading.Thread | None = None
         self._converter: EntryConverter | None = None
+        self._handler: EventHandler | None = None
+        self._decoder: BinlogDecoder | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -123,6 +174,11 @@ class MysqlEventParser:
             with contextlib.suppress(Exception):
                 stream.close()
 
+    def invalidate_tables(self) -> None:
+        """Forget the decoder's table layouts (the schema source changed, e.g. after a DDL)."""
+        if self._decoder is not None:
+            self._decoder.invalidate_tables()
+
     def set_converter_options(self, options: dict[str, object]) -> None:
         """New filters (a subscriber's filter replaced the instance's): apply them from the next event."""
         self.config.converter_options = options
@@ -141,6 +197,15 @@ class MysqlEventParser:
             if t is not None and t is not threading.current_thread():
                 t.join(timeout)
         self._thread = self._detector = None
+
+    def run(self) -> None:
+        """Run the dump loop in the calling thread until it stops (``stop_at_end``, an error, or
+        :meth:`signal_stop` from another thread); raise the error that stopped it, if any."""
+        self._check_master(self.running_master)
+        self._stop.clear()
+        self._run()
+        if self.error is not None:
+            raise self.error
 
     @property
     def running(self) -> bool:
@@ -183,6 +248,8 @@ class MysqlEventParser:
                 delay = self.config.reconnect_min
                 if self._switch_requested.is_set():
                     self._switch()
+                elif self.config.stop_at_end:
+                    return
             except (ConnectionLostError, OSError) as exc:
                 if self._stop.is_set():
                     break
@@ -196,13 +263,13 @@ class MysqlEventParser:
             except BinlogPurgedError as exc:
                 self._fail(ParserStopped(
                     f"{self.destination}: the binlog to resume from is gone on {self.running_master.address} "
-                    f"({exc.message}). Nothing was skipped. Reset the cursor (delete meta.dat or the ZooKeeper "
+                    f"({exc}). Nothing was skipped. Reset the cursor (delete meta.dat or the ZooKeeper "
                     "cursor) and set canal.instance.master.journal.name/position or timestamp to a binlog the "
                     "server still has (SHOW BINARY LOGS)."), exc)
                 return
             except (AccessDeniedError, PrivilegeError) as exc:
                 self._fail(ParserStopped(
-                    f"{self.destination}: {self.running_master.address} refused the dump ({exc.message}). "
+                    f"{self.destination}: {self.running_master.address} refused the dump ({exc}). "
                     "Grant the user REPLICATION SLAVE, REPLICATION CLIENT and SELECT."), exc)
                 return
             except (ColumnCountMismatch, DecodeError, ConfigError, PositionNotFound, ParserStopped) as exc:
@@ -239,28 +306,16 @@ class MysqlEventParser:
         log.info("%s: dumping %s from %s (%s)", self.destination, master.address,
                  f"{start.log_file}:{start.log_pos}" if start.log_file else start.gtid_set or "current end",
                  start.reason)
-        converter = EntryConverter(gtid_mode=self.config.gtid_mode, gtid_start=start.gtid_set or "",
-                                   on_ddl=self.on_ddl, **self.config.converter_options)  # type: ignore[arg-type]
-        self._converter = converter
-        identity = LogIdentity(master.host, master.port)
-
-        def flush(chunk: list[ParsedEntry]) -> None:
-            self.sink(chunk)
-            for e in reversed(chunk):
-                if e.is_ack_point:
-                    self.last_position = LogPosition(identity, EntryPosition(
-                        e.log_file, e.offset, e.server_id, e.execute_time, e.gtid or None))
-                    break
-
-        buffer = TransactionBuffer(flush, self.config.transaction_size)
-        decoder = BinlogDecoder(schema_resolver=self.schema_resolver)
+        handler = self.handler_factory(start, LogIdentity(master.host, master.port))
+        decoder = self._decoder = BinlogDecoder(schema_resolver=self.schema_resolver)
         stream = BinlogStream(
             master.host, master.port, master.user, master.password, self._server_id(),
             log_file=start.log_file, log_pos=start.log_pos, gtid_set=start.gtid_set,
-            heartbeat_period=self.config.heartbeat_period, decoder=decoder,
+            heartbeat_period=self.config.heartbeat_period, decoder=decoder, stop_at_end=self.config.stop_at_end,
         )
         self._stream = stream
         skip = start.skip_first
+        handle = handler.handle
         try:
             with stream:
                 for ev in stream:
@@ -279,16 +334,19 @@ class MysqlEventParser:
                             "missing changes, so pycanal stopped instead of skipping them. Resynchronise the "
                             "target, then start after this position.")
                     try:
-                        entries = converter.convert(ev)
+                        handle(ev)
                     except TableMapMissing as exc:
                         raise ParserStopped(
                             f"{self.destination}: the dump started inside a transaction at {self._where()} "
                             f"({exc}); start from a transaction boundary") from exc
-                    for e in entries:
-                        buffer.add(e)
+                    if handler.last_ack is not None:
+                        self.last_position = handler.last_ack
         finally:
-            buffer.reset()  # a partial transaction comes again after the reconnect
+            handler.reset()  # a partial transaction comes again after the reconnect
+            if handler.last_ack is not None:
+                self.last_position = handler.last_ack
             self._stream = None
+            self._handler = None
 
     def _server_id(self) -> int:
         if self.config.slave_id > 0:
