@@ -144,6 +144,7 @@ class MysqlEventParser:
         self.last_position: LogPosition | None = None  # the last boundary handed to the sink
         self.switches = 0
         self.events = 0
+        self.dumps = 0  # dump attempts (1 + reconnects)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._stream: BinlogStream | None = None
@@ -303,6 +304,7 @@ class MysqlEventParser:
     def _dump_once(self) -> None:
         master = self.running_master
         start = self._start()
+        self.dumps += 1
         log.info("%s: dumping %s from %s (%s)", self.destination, master.address,
                  f"{start.log_file}:{start.log_pos}" if start.log_file else start.gtid_set or "current end",
                  start.reason)
