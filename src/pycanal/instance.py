@@ -137,6 +137,7 @@ class CanalInstance:
                 if ident.filter:
                     self.subscribe_change(ident)  # the stored subscriber filters come back first
             self.parser = MysqlEventParser(self.destination, self.parser_config, self.sink.put, self._cursor)
+            self.parser.on_identity = self.sink.set_identity
             self.parser.start()
             self._started = True
             log.info("%s: instance started on %s", self.destination, self.master.address)

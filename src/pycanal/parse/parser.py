@@ -71,6 +71,8 @@ class EntryHandler:
         parser._converter = self.converter
         self.identity = identity
         self.sink = parser.sink
+        if parser.on_identity is not None:
+            parser.on_identity(identity)  # positions name the master the entries come from
         self.buffer = TransactionBuffer(self._flush, cfg.transaction_size)
         self.last_ack: LogPosition | None = None
 
@@ -145,6 +147,7 @@ class MysqlEventParser:
         self.switches = 0
         self.events = 0
         self.dumps = 0  # dump attempts (1 + reconnects)
+        self.on_identity: Callable[[LogIdentity], None] | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._stream: BinlogStream | None = None
