@@ -8,9 +8,9 @@ arrived twice because the standby is relocated by time minus the fallback interv
 from __future__ import annotations
 
 import pytest
-from helpers import wait_for
-from instance_helpers import write_conf, make_instance, rows_of
 
+from helpers import wait_for
+from instance_helpers import make_instance, rows_of, write_conf
 from pycanal.model import ClientIdentity
 from pycanal.server.embedded import CanalServerWithEmbedded
 
