@@ -6,8 +6,8 @@ import os
 import shutil
 
 import pytest
-from instance_helpers import drain, write_conf
 
+from instance_helpers import drain, write_conf
 from pycanal.model import ClientIdentity
 from pycanal.server.controller import CanalController
 
