@@ -172,6 +172,19 @@ def pycanal_inprocess(ctx: Context) -> tuple[int, float]:
     return rows, seconds
 
 
+@scenario("pycanal embedded API (get+ack)",
+          "a CanalInstance (parser -> sink -> store -> file meta) and CanalServerWithEmbedded in this process: "
+          "get_without_ack + ack of every batch, every Entry and RowChange parsed, every column value read")
+def pycanal_embedded(ctx: Context) -> tuple[int, float]:
+    from embedded_bench import drain_embedded
+
+    t0 = time.perf_counter()
+    rows = drain_embedded(ctx.sandbox, ctx.workload.start, ctx.workload.rows, ctx.server_id())
+    seconds = time.perf_counter() - t0
+    _check("pycanal embedded API (get+ack)", ctx, rows)
+    return rows, seconds
+
+
 @scenario(BASELINE,
           "python-mysql-replication 1.0.17 BinLogStreamReader (blocking=False, only the three row events), "
           "reading every value of before/after images")
