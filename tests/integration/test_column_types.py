@@ -337,3 +337,21 @@ def test_timestamp_uses_process_time_zone(mariadb, alltypes, monkeypatch):
     ev = next(e for e in of_type(events, RowsEvent) if e.table.schema == db)
     row = _decoded(ev, ev.rows[0], ev.present)
     assert row["ts6"] == "2024-07-01 06:20:30.123456"  # EDT, UTC-4
+
+
+def test_mariadb_metadata_lists_count_year_and_geometry(mariadb, fresh_db):
+    """MariaDB's SIGNEDNESS list includes YEAR and its charset lists include GEOMETRY: the columns after
+    them must still get their own signedness and charset (a signed BIGINT -1 must not read as 2^64-1)."""
+    db = fresh_db
+    mariadb.execute(
+        f"CREATE TABLE `{db}`.m (a YEAR, b INT UNSIGNED, c BIGINT, g GEOMETRY, v VARCHAR(10) CHARACTER SET "
+        "utf8mb4, w VARBINARY(5), z INT UNSIGNED)")
+    start = mariadb.master_status()
+    _run_sql(mariadb, f"INSERT INTO `{db}`.m VALUES (2000, 4000000000, -1, POINT(1,1), 'é', X'FF', 5)")
+    ev = next(e for e in of_type(events_from_files(mariadb, start, resolver=False), RowsEvent)
+              if e.table.schema == db)
+    cols = {c.name: c for c in ev.table.columns}
+    assert [cols[n].unsigned for n in ("b", "c", "z")] == [True, False, True]
+    assert (cols["v"].charset, cols["w"].charset) == (45, 63)
+    row = _decoded(ev, ev.rows[0], ev.present)
+    assert (row["b"], row["c"], row["v"], row["w"], row["z"]) == ("4000000000", "-1", "é", "\xff", "5")

@@ -6,8 +6,8 @@ import threading
 import time
 
 import pytest
-from helpers import wait_for
 
+from helpers import wait_for
 from pycanal.dump import dump_parser, iter_flat_messages
 from pycanal.model import EntryPosition, LogIdentity, LogPosition
 from pycanal.parse.position import Master, decide_start, find_by_timestamp

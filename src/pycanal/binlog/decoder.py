@@ -546,7 +546,8 @@ class BinlogDecoder:
         while cur.left:
             code = cur.u8()
             optional[code] = cur.lenenc_bytes()
-        primary_key = _apply_optional_metadata(columns, optional)
+        primary_key = _apply_optional_metadata(
+            columns, optional, mariadb=self.format is not None and self.format.is_mariadb)
         ev = TableMapEvent(
             h, self.log_file, table_id, schema, table, columns,
             C.META_COLUMN_NAME in optional, primary_key, optional,
@@ -695,10 +696,17 @@ def _column_meta(t: int, cur: _Cursor) -> tuple[int, int]:
     return 0, t
 
 
-def _apply_optional_metadata(columns: list[ColumnInfo], optional: dict[int, bytes]) -> list[int]:
-    """Spread TABLE_MAP optional metadata (binlog_row_metadata) over the columns; return the PK."""
-    numeric = [c for c in columns if c.type in _NUMERIC_TYPES]
-    character = [c for c in columns if c.type in _CHARACTER_TYPES]
+def _apply_optional_metadata(columns: list[ColumnInfo], optional: dict[int, bytes], mariadb: bool = False) -> list[int]:
+    """Spread TABLE_MAP optional metadata (binlog_row_metadata) over the columns; return the PK.
+
+    MariaDB counts YEAR among the numeric columns of SIGNEDNESS and GEOMETRY among the character columns
+    of the charset fields; MySQL counts neither. Reading one server's lists with the other's rule shifts
+    signedness and charsets onto the wrong columns.
+    """
+    numeric_types = _NUMERIC_TYPES | {C.MYSQL_TYPE_YEAR} if mariadb else _NUMERIC_TYPES
+    character_types = _CHARACTER_TYPES | {C.MYSQL_TYPE_GEOMETRY} if mariadb else _CHARACTER_TYPES
+    numeric = [c for c in columns if c.type in numeric_types]
+    character = [c for c in columns if c.type in character_types]
     enum_set = [c for c in columns if c.type in (C.MYSQL_TYPE_ENUM, C.MYSQL_TYPE_SET)]
     if C.META_SIGNEDNESS in optional:
         bits = int.from_bytes(optional[C.META_SIGNEDNESS], "big")
