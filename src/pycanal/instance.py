@@ -8,16 +8,21 @@ of the subscribed clients, as canal's MetaLogPositionManager does.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
+from collections.abc import Callable, Sequence
+from typing import Any
 
+from .binlog.events import QueryEvent
 from .config import InstanceConfig
 from .errors import ConfigError
 from .filter import TableFilter
 from .meta import FileMixedMetaManager, MemoryMetaManager, MetaManager
-from .model import ClientIdentity, LogIdentity, LogPosition
+from .model import ClientIdentity, EntryPosition, LogIdentity, LogPosition
+from .parse.ddl import DdlResult
 from .parse.parser import MysqlEventParser, ParserConfig
-from .parse.position import Master
+from .parse.position import DumpStart, Master
 from .sink import EntryEventSink
 from .store.memory import MemoryEventStore
 
@@ -50,6 +55,44 @@ def min_cursor(cursors: list[LogPosition]) -> LogPosition | None:
     return best
 
 
+class LiveQuery:
+    """SQL on the running master for the schema sources: one connection, reopened after a failure."""
+
+    def __init__(self, master: Callable[[], Master]) -> None:
+        self._master = master
+        self._conn: Any = None
+        self._lock = threading.Lock()
+
+    def __call__(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        import pymysql
+
+        with self._lock:
+            for attempt in (1, 2):
+                try:
+                    if self._conn is None:
+                        m = self._master()
+                        self._conn = pymysql.connect(host=m.host, port=m.port, user=m.user, password=m.password,
+                                                     autocommit=True, charset="utf8mb4", connect_timeout=10)
+                    with self._conn.cursor() as cur:
+                        cur.execute(sql, tuple(args) or None)
+                        return list(cur.fetchall())
+                except (pymysql.err.OperationalError, pymysql.err.InterfaceError):
+                    self.close_unlocked()
+                    if attempt == 2:
+                        raise
+        raise AssertionError("unreachable")
+
+    def close_unlocked(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                self._conn.close()
+            self._conn = None
+
+    def close(self) -> None:
+        with self._lock:
+            self.close_unlocked()
+
+
 class CanalInstance:
     """One destination. ``start()`` runs it; ``error`` holds what stopped it, if anything did."""
 
@@ -79,6 +122,8 @@ class CanalInstance:
             converter_options=self._converter_options(f.regex),
         )
         self.parser: MysqlEventParser | None = None
+        self.history: Any = None
+        self._query: LiveQuery | None = None
         self._lock = threading.Lock()
         self._started = False
 
@@ -126,6 +171,46 @@ class CanalInstance:
         clients = self.meta_manager.list_all_subscribe_info(self.destination)
         return min_cursor([c for c in (self.meta_manager.get_cursor(i) for i in clients) if c is not None])
 
+    def _schema_source(self) -> tuple[Any, Callable[[QueryEvent, DdlResult], None]]:
+        """The schema history (canal's TSDB) when enabled, else the live information_schema."""
+        cfg = self.config
+        if cfg.tsdb.enable:
+            from .schema.history import SchemaHistory
+            from .schema.store import SqliteStore
+
+            f = cfg.filter
+            self.history = SchemaHistory(
+                SqliteStore.for_instance(cfg.data_dir, self.destination), destination=self.destination,
+                query=self._query, table_filter=TableFilter(f.regex, f.black_regex),
+                snapshot_interval_hours=cfg.tsdb.snapshot_interval_h,
+                snapshot_expire_hours=cfg.tsdb.snapshot_expire_h,
+            )
+            history = self.history
+
+            def on_ddl(ev: QueryEvent, res: DdlResult) -> None:
+                h = ev.header
+                pos = EntryPosition(ev.log_file, h.start_pos, h.server_id, h.timestamp * 1000)
+                if history.apply_ddl(pos, ev.schema, ev.query, sql_mode=ev.sql_mode) and self.parser:
+                    self.parser.invalidate_tables()
+
+            return history.resolver, on_ddl
+        from .schema.live import LiveSchema
+
+        live = LiveSchema(self._query)
+
+        def on_ddl_live(ev: QueryEvent, res: DdlResult) -> None:
+            live.invalidate(res.schema or None, res.table or None)
+            if self.parser:
+                self.parser.invalidate_tables()
+
+        return live, on_ddl_live
+
+    def _on_dump_start(self, start: DumpStart) -> None:
+        """Put the schema history back where the dump starts (canal's TSDB rollback)."""
+        if self.history is not None and start.log_file:
+            # a skipped boundary event was delivered before: a DDL there is part of the history
+            self.history.rollback(EntryPosition(start.log_file, start.log_pos, included=start.skip_first))
+
     def start(self) -> None:
         with self._lock:
             if self._started:
@@ -136,8 +221,12 @@ class CanalInstance:
             for ident in self.meta_manager.list_all_subscribe_info(self.destination):
                 if ident.filter:
                     self.subscribe_change(ident)  # the stored subscriber filters come back first
-            self.parser = MysqlEventParser(self.destination, self.parser_config, self.sink.put, self._cursor)
+            self._query = LiveQuery(lambda: self.parser.running_master if self.parser else self.master)
+            resolver, on_ddl = self._schema_source()
+            self.parser = MysqlEventParser(self.destination, self.parser_config, self.sink.put, self._cursor,
+                                           schema_resolver=resolver, on_ddl=on_ddl)
             self.parser.on_identity = self.sink.set_identity
+            self.parser.on_start = self._on_dump_start
             self.parser.start()
             self._started = True
             log.info("%s: instance started on %s", self.destination, self.master.address)
@@ -152,5 +241,10 @@ class CanalInstance:
             self.store.stop()  # wakes a put blocked on a full store
             if self.parser is not None:
                 self.parser.stop()
+            if self.history is not None:
+                self.history.close()
+                self.history = None
+            if self._query is not None:
+                self._query.close()
             self.meta_manager.stop()
             log.info("%s: instance stopped", self.destination)

@@ -148,6 +148,7 @@ class MysqlEventParser:
         self.events = 0
         self.dumps = 0  # dump attempts (1 + reconnects)
         self.on_identity: Callable[[LogIdentity], None] | None = None
+        self.on_start: Callable[[DumpStart], None] | None = None  # e.g. the schema history's rollback
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._stream: BinlogStream | None = None
@@ -308,6 +309,8 @@ class MysqlEventParser:
         master = self.running_master
         start = self._start()
         self.dumps += 1
+        if self.on_start is not None:
+            self.on_start(start)
         log.info("%s: dumping %s from %s (%s)", self.destination, master.address,
                  f"{start.log_file}:{start.log_pos}" if start.log_file else start.gtid_set or "current end",
                  start.reason)
