@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -119,7 +120,7 @@ class CanalInstance:
             detecting_retry_threshold=det.retry_threshold, heartbeat_ha_enable=det.heartbeat_ha_enable,
             binlog_formats=config.binlog_formats or ("ROW", "STATEMENT", "MIXED"),
             binlog_images=config.binlog_images or ("FULL", "MINIMAL", "NOBLOB"),
-            converter_options=self._converter_options(f.regex),
+            converter_options=self._converter_options(f.regex), filter_table_error=f.table_error,
         )
         self.parser: MysqlEventParser | None = None
         self.history: Any = None
@@ -176,11 +177,10 @@ class CanalInstance:
         cfg = self.config
         if cfg.tsdb.enable:
             from .schema.history import SchemaHistory
-            from .schema.store import SqliteStore
 
             f = cfg.filter
             self.history = SchemaHistory(
-                SqliteStore.for_instance(cfg.data_dir, self.destination), destination=self.destination,
+                self._history_store(), destination=self.destination,
                 query=self._query, table_filter=TableFilter(f.regex, f.black_regex),
                 snapshot_interval_hours=cfg.tsdb.snapshot_interval_h,
                 snapshot_expire_hours=cfg.tsdb.snapshot_expire_h,
@@ -204,6 +204,21 @@ class CanalInstance:
                 self.parser.invalidate_tables()
 
         return live, on_ddl_live
+
+    def _history_store(self) -> Any:
+        """sqlite under the instance's data dir (canal's embedded H2), or canal.instance.tsdb.url's MySQL."""
+        from .schema.store import MySQLStore, SqliteStore
+
+        tsdb = self.config.tsdb
+        url = tsdb.url.strip()
+        if not url or url.startswith("jdbc:h2:"):
+            return SqliteStore.for_instance(self.config.data_dir, self.destination)
+        m = re.fullmatch(r"jdbc:(?:mysql|mariadb)://([^/:?]+)(?::(\d+))?/([^?;]+).*", url)
+        if m is None:
+            raise ConfigError(f"{self.config.source}: canal.instance.tsdb.url {url!r} is neither jdbc:h2 nor "
+                              "jdbc:mysql://host:port/database")
+        return MySQLStore.from_params(host=m.group(1), port=int(m.group(2) or 3306), user=tsdb.db_username,
+                                      password=tsdb.db_password, database=m.group(3))
 
     def _on_dump_start(self, start: DumpStart) -> None:
         """Put the schema history back where the dump starts (canal's TSDB rollback)."""

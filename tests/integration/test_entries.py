@@ -167,3 +167,17 @@ def test_xa_transaction(mariadb, fresh_db):
     assert {p.key: p.value for p in end.props} == {"XA_TYPE": "XA END", "XA_XID": " X'7831',X'',1"}
     commit = pb.RowChange.FromString(entries[3].entry.storeValue)
     assert commit.eventType == pb.XACOMMIT and commit.sql.startswith("XA COMMIT")
+
+
+def test_query_dml_and_dcl_filters(mariadb_factory):
+    box = mariadb_factory(binlog_format="MIXED", annotate_rows=True)
+    start = box.master_status()
+    box.execute("CREATE DATABASE q", "CREATE TABLE q.t (id INT)", "INSERT INTO q.t VALUES (1)",
+                "GRANT SELECT ON q.* TO 'canal'@'%'")
+    events = events_from_files(box, start, resolver=False)
+    kinds = _kinds(convert(events))
+    assert "QUERY" in kinds and "INSERT" in kinds  # CREATE DATABASE / GRANT are QUERY; the INSERT statement too
+    no_dcl = _kinds(convert(events, filter_query_dcl=True))
+    assert no_dcl.count("QUERY") < kinds.count("QUERY")
+    no_dml = convert(events, filter_query_dml=True)
+    assert "INSERT" not in _kinds(no_dml)  # statement-format DML dropped

@@ -11,6 +11,7 @@ Every event type is decoded or raises :class:`UnknownEventError`: none is skippe
 
 from __future__ import annotations
 
+import logging
 import struct
 import zlib
 from collections.abc import Callable, Iterator
@@ -55,6 +56,7 @@ from .events import (
 )
 from .rows import RowDecoder
 
+log = logging.getLogger(__name__)
 _HEADER = struct.Struct("<IBIIIH")
 _NUMERIC_TYPES = frozenset(
     (
@@ -164,6 +166,7 @@ class BinlogDecoder:
         default_charset: str = "utf-8",
         tz: tzinfo | None = None,
         verify_checksum: bool = True,
+        skip_table_errors: bool = False,
     ) -> None:
         self.checksum = checksum
         self.log_file = log_file
@@ -171,6 +174,7 @@ class BinlogDecoder:
         self.default_charset = default_charset
         self.tz = tz
         self.verify_checksum = verify_checksum
+        self.skip_table_errors = skip_table_errors
         self.format: FormatDescriptionEvent | None = None
         self.tables: dict[int, TableMapEvent] = {}
         # body bytes of a TABLE_MAP -> its decoded value, with its RowDecoder
@@ -516,6 +520,7 @@ class BinlogDecoder:
             ev = TableMapEvent(
                 h, self.log_file, cached.table_id, cached.schema, cached.table, cached.columns,
                 cached.has_names, cached.primary_key, cached.optional_metadata, cached.row_decoder,
+                cached.table_error,
             )
             self.tables[ev.table_id] = ev
             return ev
@@ -553,7 +558,16 @@ class BinlogDecoder:
             C.META_COLUMN_NAME in optional, primary_key, optional,
         )
         if self.schema_resolver is not None:
-            self.schema_resolver(ev)
+            try:
+                self.schema_resolver(ev)
+            except (ColumnCountMismatch, DecodeError) as exc:
+                if not self.skip_table_errors:
+                    raise
+                # canal.instance.filter.table.error=true: the user chose to pass over this table's rows
+                log.warning("skipping the rows of %s.%s (filter.table.error): %s", schema, table, exc)
+                ev.table_error = str(exc)
+                self.tables[table_id] = ev
+                return ev
         ev.row_decoder = RowDecoder(ev, self.default_charset, self.tz)
         if len(self._table_cache) > 4096:
             self._table_cache.clear()
@@ -576,6 +590,11 @@ class BinlogDecoder:
         table = self.tables.get(table_id)
         if table is None:
             raise TableMapMissing(f"rows event for table id {table_id} without a preceding TABLE_MAP")
+        if table.table_error is not None:
+            log.warning("skipped a %s rows event of %s.%s at %s:%d (filter.table.error): %s",
+                        C.EVENT_NAMES.get(t, t), table.schema, table.table, self.log_file, h.start_pos,
+                        table.table_error)
+            return IgnorableEvent(h, self.log_file, cur.rest())
         ncols = cur.lenenc()
         if ncols != len(table.columns):
             raise ColumnCountMismatch(

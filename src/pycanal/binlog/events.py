@@ -264,6 +264,9 @@ class TableMapEvent(Event):
     # Built lazily by rows.RowDecoder; cached with the table map, so a TABLE_MAP that repeats for
     # every statement costs a dict lookup, not a rebuild.
     row_decoder: Any = None
+    # set when the schema source rejected this table and the user chose to skip its rows
+    # (canal.instance.filter.table.error=true); its rows events then decode as IgnorableEvent
+    table_error: str | None = None
 
     @property
     def column_count(self) -> int:

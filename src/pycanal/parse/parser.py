@@ -113,6 +113,7 @@ class ParserConfig:
     heartbeat_ha_enable: bool = False
     binlog_formats: tuple[str, ...] = ("ROW",)
     binlog_images: tuple[str, ...] = ("FULL", "MINIMAL", "NOBLOB")
+    filter_table_error: bool = False  # canal.instance.filter.table.error: skip rows of tables in error
     stop_at_end: bool = False  # stop at the current end of the binlog instead of following it
     reconnect_min: float = 1.0
     reconnect_max: float = 10.0
@@ -315,7 +316,8 @@ class MysqlEventParser:
                  f"{start.log_file}:{start.log_pos}" if start.log_file else start.gtid_set or "current end",
                  start.reason)
         handler = self.handler_factory(start, LogIdentity(master.host, master.port))
-        decoder = self._decoder = BinlogDecoder(schema_resolver=self.schema_resolver)
+        decoder = self._decoder = BinlogDecoder(schema_resolver=self.schema_resolver,
+                                                skip_table_errors=self.config.filter_table_error)
         stream = BinlogStream(
             master.host, master.port, master.user, master.password, self._server_id(),
             log_file=start.log_file, log_pos=start.log_pos, gtid_set=start.gtid_set,

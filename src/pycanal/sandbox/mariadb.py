@@ -138,10 +138,16 @@ class MariaDBSandbox:
             ]
             if run_as_root:
                 cmd.append("--user=mysql")
-            res = subprocess.run(cmd, capture_output=True, timeout=120)
-            if res.returncode != 0:
+            # mariadb-install-db's bootstrap server has been seen to crash (SIGSEGV) on a loaded machine;
+            # a second try on an emptied datadir succeeds, so one retry, then a clear error.
+            for attempt in (1, 2):
+                res = subprocess.run(cmd, capture_output=True, timeout=120)
+                if res.returncode == 0:
+                    break
                 err = res.stderr.decode(errors="replace")[-2000:]
-                raise SandboxError(f"mariadb-install-db failed (exit {res.returncode}): {err}")
+                if attempt == 2:
+                    raise SandboxError(f"mariadb-install-db failed (exit {res.returncode}): {err}")
+                shutil.rmtree(self.datadir, ignore_errors=True)
         cmd = [mariadbd, f"--defaults-file={self.cnf_path}"]
         if run_as_root:
             cmd.append("--user=mysql")
