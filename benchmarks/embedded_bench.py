@@ -81,7 +81,7 @@ def rss(rows: int) -> None:
         with box.connect() as conn, conn.cursor() as cur:
             cur.execute("BEGIN")
             cur.execute(f"INSERT INTO big.t SELECT seq, seq * 7, CONCAT('value ', seq), NOW(3), seq / 100 "
-                        f"FROM seq_1_to_{rows}")
+                        f"FROM big.seq_1_to_{rows}")
             cur.execute("COMMIT")
         wrote = time.perf_counter() - t0
         end = box.master_status()
