@@ -26,6 +26,17 @@ def _run(conf: str, rows: int) -> tuple[list, object]:
         inst.stop()
 
 
+def _poison_history(inst, db: str, at: tuple[str, int]) -> None:
+    """A wrong DDL slipped into the history just before ``at``: it says column ``a`` of ``t`` is gone."""
+    from pycanal.schema.store import HistoryRow, SqliteStore
+
+    store = SqliteStore.for_instance(inst.config.data_dir, "example")
+    store.add_history("example", HistoryRow(EntryPosition(at[0], at[1] - 1, 1, 0),
+                                            f"ALTER TABLE `{db}`.t DROP COLUMN a", use_schema=db,
+                                            sql_schema=db, sql_table="t", sql_type="ALTER"))
+    store.close()
+
+
 def test_replay_across_alter_decodes_each_side_with_its_own_schema(mariadb, fresh_db, tmp_path):
     db = fresh_db
     p0 = mariadb.master_status()
@@ -57,14 +68,7 @@ def test_drifted_history_stops_with_both_shapes(mariadb, fresh_db, tmp_path):
     mariadb.execute(f"INSERT INTO `{db}`.t VALUES (1, 'x')")
     first, inst = _run(conf, 1)
     assert first[0][3] == {"id": "1", "a": "x"}
-    # a wrong DDL slipped into the history right after the CREATE: it says column a is gone
-    from pycanal.schema.store import HistoryRow, SqliteStore
-
-    store = SqliteStore.for_instance(inst.config.data_dir, "example")
-    store.add_history("example", HistoryRow(EntryPosition(create_end[0], create_end[1] - 1, 1, 0),
-                                            f"ALTER TABLE `{db}`.t DROP COLUMN a", use_schema=db,
-                                            sql_schema=db, sql_table="t", sql_type="ALTER"))
-    store.close()
+    _poison_history(inst, db, create_end)  # the history now says column a is gone
     # restart between the bad row and the INSERT: the rollback takes the bad row in
     os.remove(os.path.join(conf, "example", "meta.dat"))
     conf = write_conf(tmp_path, mariadb.port, canal__instance__tsdb__enable="true",
@@ -96,13 +100,7 @@ def test_filter_table_error_skips_the_rows_of_a_table_in_error(mariadb, fresh_db
                       canal__instance__filter__regex=f"{db}\\\\..*",
                       canal__instance__master__journal__name=p0[0], canal__instance__master__position=str(p0[1]))
     _, inst = _run(conf, 2)
-    from pycanal.schema.store import HistoryRow, SqliteStore
-
-    store = SqliteStore.for_instance(inst.config.data_dir, "example")
-    store.add_history("example", HistoryRow(EntryPosition(create_end[0], create_end[1] - 1, 1, 0),
-                                            f"ALTER TABLE `{db}`.t DROP COLUMN a", use_schema=db,
-                                            sql_schema=db, sql_table="t", sql_type="ALTER"))
-    store.close()
+    _poison_history(inst, db, create_end)  # the history now says column a is gone
     os.remove(os.path.join(conf, "example", "meta.dat"))
     conf = write_conf(tmp_path, mariadb.port, canal__instance__tsdb__enable="true",
                       canal__instance__filter__regex=f"{db}\\\\..*", canal__instance__filter__table__error="true",
