@@ -70,6 +70,7 @@ class EntryHandler:
                                         on_ddl=parser.on_ddl, **cfg.converter_options)  # type: ignore[arg-type]
         parser._converter = self.converter
         self.identity = identity
+        self.parser = parser
         self.sink = parser.sink
         if parser.on_identity is not None:
             parser.on_identity(identity)  # positions name the master the entries come from
@@ -78,6 +79,8 @@ class EntryHandler:
 
     def _flush(self, chunk: list[ParsedEntry]) -> None:
         self.sink(chunk)
+        if self.parser.switch_time is not None:
+            self.parser.count_replayed(chunk)
         for e in reversed(chunk):
             if e.is_ack_point:
                 self.last_ack = LogPosition(self.identity, EntryPosition(
@@ -148,6 +151,10 @@ class MysqlEventParser:
         self.switches = 0
         self.events = 0
         self.dumps = 0  # dump attempts (1 + reconnects)
+        # after a standby switch: the time of the last transaction delivered from the old master, and the
+        # rows delivered again from the new one up to that time (the fallback window's repeats)
+        self.switch_time: int | None = None
+        self.replayed_rows = 0
         self.on_identity: Callable[[LogIdentity], None] | None = None
         self.on_start: Callable[[DumpStart], None] | None = None  # e.g. the schema history's rollback
         self._stop = threading.Event()
@@ -382,6 +389,21 @@ class MysqlEventParser:
                         with contextlib.suppress(Exception):
                             stream.close()
 
+    def count_replayed(self, chunk: list[ParsedEntry]) -> None:
+        """Count the rows the new master delivers up to the old master's last transaction time: an upper
+        bound of the repeats, since binlog times have second resolution."""
+        assert self.switch_time is not None
+        for e in chunk:
+            if e.execute_time <= self.switch_time:
+                self.replayed_rows += e.rows
+            else:
+                log.warning("%s: after the switch to %s, %d row changes came from up to the old master's last "
+                            "transaction time: at most that many were delivered twice (binlog times have "
+                            "second resolution)", self.destination, self.running_master.address,
+                            self.replayed_rows)
+                self.switch_time = None
+                return
+
     def _switch(self) -> None:
         """Toggle master and standby; the next dump relocates by time minus the fallback interval."""
         self._switch_requested.clear()
@@ -391,6 +413,9 @@ class MysqlEventParser:
         old = self.running_master
         self.running_master = cfg.standby if old == cfg.master else cfg.master
         self.switches += 1
+        self.replayed_rows = 0
+        last = self.last_position
+        self.switch_time = last.position.timestamp if last is not None else None
         # the cursor's identity is the old master's: decide_start relocates by its timestamp
         log.warning(
             "%s: switched from %s to %s; relocating by time minus %ss, so row changes of the last %ss "
