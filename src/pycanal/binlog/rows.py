@@ -673,7 +673,7 @@ class RowDecoder:
     """Decodes the row images of one table map; built once and cached with the TABLE_MAP."""
 
     # canal_columns: the parse layer caches its per-table column descriptions here
-    __slots__ = ("_by_present", "canal_columns", "columns", "flat_layouts", "readers")
+    __slots__ = ("_by_present", "canal_columns", "columns", "entry_encoders", "flat_layouts", "readers")
 
     def __init__(self, table: TableMapEvent, default_codec: str = "utf-8", tz: tzinfo | None = None) -> None:
         self.columns = table.columns
@@ -681,6 +681,7 @@ class RowDecoder:
         self._by_present: dict[tuple[int, ...], list[Reader]] = {}
         self.canal_columns: object = None
         self.flat_layouts: object = None
+        self.entry_encoders: object = None
 
     def _image_reader(self, present: tuple[int, ...]) -> ImageReader:
         reader = self._by_present.get(present)

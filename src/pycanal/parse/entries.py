@@ -31,6 +31,7 @@ from ..binlog.events import (
 from ..filter import TableFilter
 from ..gtid import GtidTracker
 from ..protocol import entry as pb
+from ..protocol.rowchange import ColumnEncoder, encode_row_change, encode_row_data
 from .columns import table_columns
 from .ddl import DdlResult, classify
 
@@ -280,47 +281,45 @@ class EntryConverter:
                 return name.upper() in keep
             return not drop or name.upper() not in drop
 
-        rc = pb.RowChange(tableId=ev.table_id, isDdl=False, eventType=_KIND[ev.kind])
-        add_row = rc.rowDatas.add
-        before_cols = [(i, metas[i]) for i in ev.present if wanted(metas[i].name)]
-        before_idx = [k for k, i in enumerate(ev.present) if wanted(metas[i].name)]
+        encs = _encoders(table, metas)
+        before_pairs = [(encs[i], k) for k, i in enumerate(ev.present) if wanted(metas[i].name)]
+        row_datas = []
         if ev.kind == "UPDATE":
             assert ev.present_after is not None
-            after_cols = [(i, metas[i]) for i in ev.present_after if wanted(metas[i].name)]
-            after_idx = [k for k, i in enumerate(ev.present_after) if wanted(metas[i].name)]
-            for before, after in ev.rows:
-                rd = add_row()
-                prev: dict[int, str | None] = {}
-                bc = rd.beforeColumns
-                for (i, m), k in zip(before_cols, before_idx, strict=True):
-                    v = before[k]
-                    prev[i] = v
-                    _add_column(bc, i, m, v, False)
-                ac = rd.afterColumns
-                for (i, m), k in zip(after_cols, after_idx, strict=True):
-                    v = after[k]
-                    updated = i not in prev or prev[i] != v
-                    _add_column(ac, i, m, v, updated)
-        else:
-            is_insert = ev.kind == "INSERT"
+            after_pairs = [(encs[i], k) for k, i in enumerate(ev.present_after) if wanted(metas[i].name)]
+            if ev.present == ev.present_after:  # full images: compare position by position
+                for before, after in ev.rows:
+                    bcols = [e.encode(before[k], False) for e, k in before_pairs]
+                    acols = [e.encode(after[k], before[k] != after[k]) for e, k in after_pairs]
+                    row_datas.append(encode_row_data(bcols, acols))
+            else:  # MINIMAL/NOBLOB: a column with no before value counts as updated, as in canal
+                before_at = {i: k for k, i in enumerate(ev.present)}
+                after_idx = [(encs[i], k, before_at.get(i)) for k, i in enumerate(ev.present_after)
+                             if wanted(metas[i].name)]
+                for before, after in ev.rows:
+                    bcols = [e.encode(before[k], False) for e, k in before_pairs]
+                    acols = [e.encode(after[k], bk is None or before[bk] != after[k]) for e, k, bk in after_idx]
+                    row_datas.append(encode_row_data(bcols, acols))
+        elif ev.kind == "INSERT":
             for row in ev.rows:
-                rd = add_row()
-                cols = rd.afterColumns if is_insert else rd.beforeColumns
-                for (i, m), k in zip(before_cols, before_idx, strict=True):
-                    _add_column(cols, i, m, row[k], is_insert)
-        return self._entry(ev, pb.ROWDATA, rc.SerializeToString(), table.schema, table.table, _KIND[ev.kind],
+                row_datas.append(encode_row_data((), [e.encode(row[k], True) for e, k in before_pairs]))
+        else:
+            for row in ev.rows:
+                row_datas.append(encode_row_data([e.encode(row[k], False) for e, k in before_pairs], ()))
+        store_value = encode_row_change(ev.table_id, _KIND[ev.kind], row_datas)
+        return self._entry(ev, pb.ROWDATA, store_value, table.schema, table.table, _KIND[ev.kind],
                            rows=len(ev.rows))
 
 
-def _add_column(cols: object, index: int, meta: object, value: str | None, updated: bool) -> None:
-    m = meta  # ColumnMeta
-    if value is None:
-        cols.add(index=index, sqlType=m.null_sql_type, name=m.name, isKey=m.is_key,  # type: ignore[attr-defined]
-                 updated=updated, isNull=True, mysqlType=m.mysql_type)  # type: ignore[attr-defined]
-    else:
-        cols.add(index=index, sqlType=m.sql_type_of(value), name=m.name,  # type: ignore[attr-defined]
-                 isKey=m.is_key, updated=updated, isNull=False, value=value,  # type: ignore[attr-defined]
-                 mysqlType=m.mysql_type)  # type: ignore[attr-defined]
+def _encoders(table: object, metas: list) -> list[ColumnEncoder]:
+    """Per-column encoders of a table map, cached with its row decoder like its column descriptions."""
+    dec = table.row_decoder  # type: ignore[attr-defined]
+    encs = dec.entry_encoders if dec is not None else None
+    if encs is None:
+        encs = [ColumnEncoder(m.index, m) for m in metas]
+        if dec is not None:
+            dec.entry_encoders = encs
+    return encs  # type: ignore[no-any-return]
 
 
 def _statement_text(ev: Event) -> str:
