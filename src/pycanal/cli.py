@@ -134,5 +134,164 @@ def dump(host: str, port: int, user: str, password: str, server_id: int | None, 
             box.cleanup()
 
 
+def _overrides(items: tuple[str, ...]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"expected key=value, got {item!r}", param_hint="-D")
+        out[key.strip()] = value.strip()
+    return out
+
+
+@main.command()
+@click.option("-c", "--conf", "conf_dir", default="conf", show_default=True, type=click.Path(file_okay=False),
+              help="canal's conf dir: canal.properties and one folder per destination.")
+@click.option("-D", "defines", multiple=True, metavar="KEY=VALUE",
+              help="Override a canal.properties / instance.properties key (like java -Dkey=value).")
+def server(conf_dir: str, defines: tuple[str, ...]) -> None:
+    """Run a canal server on canal-style config (TCP port canal.port, default 11111)."""
+    from .server.main import run_server
+
+    if not os.path.isfile(os.path.join(conf_dir, "canal.properties")):
+        click.echo(f"pycanal: error: {conf_dir}/canal.properties not found (give the conf dir with -c)", err=True)
+        sys.exit(2)
+    try:
+        sys.exit(run_server(conf_dir, _overrides(defines), environ=os.environ))
+    except (PycanalError, OSError) as exc:
+        click.echo(f"pycanal: error: {exc}", err=True)
+        sys.exit(1)
+
+
+def _follow(connector: Any, *, as_json: bool, batch_size: int, out: TextIO,
+            stop: Callable[[], bool] = lambda: False) -> None:
+    """Print every change from a connector, as canal's example client does (or FlatMessage JSON lines)."""
+    from .client.printer import format_entry
+    from .protocol.flat import flat_messages
+
+    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    while not stop():
+        msg = connector.get_without_ack(batch_size, timeout=500)
+        if msg.batch_id == -1:
+            continue
+        if as_json:
+            for fm in flat_messages(msg, msg.batch_id):
+                out.write(dumps(fm) + "\n")
+        else:
+            for entry in msg.entries:
+                text = format_entry(entry)
+                if text:
+                    out.write(text + "\n")
+        out.flush()
+        connector.ack(msg.batch_id)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=11111, show_default=True, type=int)
+@click.option("-d", "--destination", default="example", show_default=True)
+@click.option("--user", "-u", default="", help="canal.user of the server (empty: none).")
+@click.option("--password", "-p", default="", envvar="PYCANAL_CANAL_PASSWORD")
+@click.option("--client-id", default=1001, show_default=True, type=int)
+@click.option("--filter", "table_filter", default=None, help="Subscribe with this table filter (replaces the "
+              "instance's, as in canal).")
+@click.option("--batch-size", default=1000, show_default=True, type=int)
+@click.option("--json", "as_json", is_flag=True, help="Print canal FlatMessage JSON lines instead.")
+def tail(host: str, port: int, destination: str, user: str, password: str, client_id: int, table_filter: str | None,
+         batch_size: int, as_json: bool) -> None:
+    """Subscribe to a destination and print its changes until Ctrl-C (get and ack every batch)."""
+    from .client.simple import SimpleConnector
+
+    try:
+        with SimpleConnector(host, port, destination, username=user, password=password, client_id=client_id,
+                             filter=table_filter) as conn:
+            conn.subscribe(table_filter)
+            _follow(conn, as_json=as_json, batch_size=batch_size, out=sys.stdout)
+    except KeyboardInterrupt:
+        pass
+    except BrokenPipeError:
+        with contextlib.suppress(Exception):
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+    except PycanalError as exc:
+        click.echo(f"pycanal: error: {exc}", err=True)
+        sys.exit(1)
+
+
+def _quickstart_conf(root: str, db_port: int, canal_port: int) -> str:
+    conf = os.path.join(root, "conf")
+    os.makedirs(os.path.join(conf, "example"))
+    with open(os.path.join(conf, "canal.properties"), "w") as f:
+        f.write(f"canal.ip = 127.0.0.1\ncanal.port = {canal_port}\ncanal.destinations = example\n"
+                "canal.instance.global.spring.xml = classpath:spring/file-instance.xml\n")
+    with open(os.path.join(conf, "example", "instance.properties"), "w") as f:
+        f.write(f"canal.instance.master.address = 127.0.0.1:{db_port}\n"
+                "canal.instance.dbUsername = canal\ncanal.instance.dbPassword = canal\n"
+                "canal.instance.filter.regex = example\\\\..*\n")
+    return conf
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print FlatMessage JSON lines instead of canal's layout.")
+@click.option("--duration", type=float, default=None, metavar="SECONDS",
+              help="Stop after this many seconds instead of waiting for Ctrl-C.")
+def quickstart(as_json: bool, duration: float | None) -> None:
+    """Everything in one go: a sandbox MariaDB, a pycanal server with destination 'example', sample changes
+    written into it and shown as they arrive, then following until Ctrl-C. Cleans up all it started."""
+    import shutil
+    import tempfile
+    import threading
+    import time
+
+    from .client.simple import SimpleConnector
+    from .sandbox import MariaDBSandbox, free_port
+    from .server.main import run_server
+
+    root = tempfile.mkdtemp(prefix="pycanal-quickstart-")
+    stop = threading.Event()
+    box = MariaDBSandbox()
+    server_thread = None
+    try:
+        click.echo("# starting a sandbox MariaDB ...", err=True)
+        box.start()
+        box.execute("CREATE DATABASE IF NOT EXISTS example")
+        conf = _quickstart_conf(root, box.port, free_port())
+        ready = threading.Event()
+        listening: list[Any] = []
+
+        def serve() -> None:
+            try:
+                run_server(conf, ready=lambda srv: (listening.append(srv), ready.set()), stop=stop)
+            finally:
+                ready.set()
+
+        server_thread = threading.Thread(target=serve, name="pycanal-server", daemon=True)
+        server_thread.start()
+        if not ready.wait(60) or not listening:
+            raise PycanalError("the pycanal server did not start")
+        port = listening[0].port
+        click.echo(f"# MariaDB on 127.0.0.1:{box.port} (user canal/canal), pycanal server on 127.0.0.1:{port}, "
+                   f"destination 'example'; conf in {conf}", err=True)
+        with SimpleConnector("127.0.0.1", port, "example") as conn:
+            conn.subscribe()
+            click.echo("# writing sample changes: inserts, an update, a DDL, a delete", err=True)
+            _sample_changes(box)
+            deadline = None if duration is None else time.monotonic() + duration
+            click.echo("# following; write into the sandbox and watch (Ctrl-C to stop)", err=True)
+            _follow(conn, as_json=as_json, batch_size=1000, out=sys.stdout,
+                    stop=lambda: deadline is not None and time.monotonic() > deadline)
+    except KeyboardInterrupt:
+        pass
+    except (PycanalError, OSError) as exc:
+        click.echo(f"pycanal: error: {exc}", err=True)
+        sys.exit(1)
+    finally:
+        stop.set()
+        if server_thread is not None:
+            server_thread.join(30)
+        box.cleanup()
+        shutil.rmtree(root, ignore_errors=True)
+        click.echo("# stopped and cleaned up", err=True)
+
+
 if __name__ == "__main__":
     main()
