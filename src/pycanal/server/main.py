@@ -1,0 +1,70 @@
+"""The server process: canal's CanalLauncher, i.e. the instances of a conf dir behind canal's TCP port."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable, Mapping
+from types import FrameType
+
+from ..errors import ConfigError
+from .controller import CanalController
+from .tcp import CanalTcpServer
+
+log = logging.getLogger(__name__)
+
+__all__ = ["run_server"]
+
+
+def run_server(
+    conf_dir: str,
+    overrides: Mapping[str, str] | None = None,
+    *,
+    ready: Callable[[CanalTcpServer], None] | None = None,
+    environ: Mapping[str, str] | None = None,
+    stop: threading.Event | None = None,
+) -> int:
+    """Start the instances of ``conf_dir`` and serve them on canal.ip:canal.port until SIGTERM/SIGINT (or
+    until ``stop`` is set, for callers off the main thread, where signals cannot be caught). Returns 0.
+
+    ``overrides`` are ``-D`` style canal.properties values; ``environ`` the environment to read them from
+    too (the CLI passes ``os.environ``; None reads none). ``ready`` is called with the listening server,
+    whose ``port`` is the real one when canal.port is 0. Instances are stopped (flushing their meta)
+    before returning, also when starting fails.
+    """
+    controller = CanalController(conf_dir, overrides=overrides, environ=dict(environ or {}))
+    cfg = controller.config
+    if cfg.server_mode.lower() != "tcp":
+        raise ConfigError(f"{cfg.source}: canal.serverMode = {cfg.server_mode} is not served by `pycanal server`"
+                          " (only tcp)")
+    stop_event = stop or threading.Event()
+    previous: dict[int, object] = {}
+    if threading.current_thread() is threading.main_thread():
+        def _on_signal(signum: int, _frame: FrameType | None) -> None:
+            log.warning("received %s, stopping", signal.Signals(signum).name)
+            stop_event.set()
+
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            previous[signum] = signal.signal(signum, _on_signal)
+    try:
+        server = CanalTcpServer(controller.embedded, cfg.ip, cfg.port, user=cfg.user, passwd=cfg.passwd)
+        controller.start()
+        try:
+            server.start()
+            try:
+                log.warning("pycanal server listening on %s:%d, destinations: %s", cfg.ip or "*", server.port,
+                            ", ".join(controller.embedded.destinations()) or "none")
+                if ready is not None:
+                    ready(server)
+                while not stop_event.wait(0.5):
+                    pass
+            finally:
+                server.stop()
+        finally:
+            controller.stop()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)  # type: ignore[arg-type]
+    log.warning("pycanal server stopped")
+    return 0
