@@ -258,3 +258,15 @@ class SchemaMismatchError(ColumnCountMismatch):
         self.table = table
         self.binlog_shape = binlog_shape
         self.history_shape = history_shape
+
+
+# --------------------------------------------------------------------------------------------------
+# canal client (pycanal.client)
+
+
+class AuthenticationFailed(CanalServerError):
+    """The canal server refused the client's user name or password (``auth failed for user:X``)."""
+
+
+class CanalConnectionError(ConnectionLostError):
+    """A canal client could not reach its server, or the connection broke and was not re-established."""
