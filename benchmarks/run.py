@@ -185,6 +185,32 @@ def pycanal_embedded(ctx: Context) -> tuple[int, float]:
     return rows, seconds
 
 
+@scenario("pycanal server -> pycanal client",
+          "`pycanal server` (its own process) with an instance from the workload's start, and pycanal's "
+          "SimpleConnector in this process over loopback: get_without_ack + ack of every batch, every Entry, "
+          "RowChange and column value read; timed from the client's connect to the last row")
+def pycanal_server_client(ctx: Context) -> tuple[int, float]:
+    from server_bench import pycanal_server, read_with_pycanal_client, timed
+
+    with pycanal_server(ctx.sandbox, ctx.workload.start, ctx.server_id()) as port:
+        rows, seconds = timed(read_with_pycanal_client, port, ctx.workload.rows)
+    _check("pycanal server -> pycanal client", ctx, rows)
+    return rows, seconds
+
+
+@scenario("pycanal server -> canal-python 0.4",
+          "the same server, read by the official canal-python 0.4 client (its own virtualenv, pure-Python "
+          "protobuf as it requires) acking every batch and reading every value; timed inside the client")
+def pycanal_server_canal_python(ctx: Context) -> tuple[int, float]:
+    from server_bench import canal_python, pycanal_server, read_with_canal_python
+
+    canal_python()  # make the virtualenv before the clock starts
+    with pycanal_server(ctx.sandbox, ctx.workload.start, ctx.server_id()) as port:
+        rows, seconds = read_with_canal_python(port, ctx.workload.rows)
+    _check("pycanal server -> canal-python 0.4", ctx, rows)
+    return rows, seconds
+
+
 @scenario(BASELINE,
           "python-mysql-replication 1.0.17 BinLogStreamReader (blocking=False, only the three row events), "
           "reading every value of before/after images")
