@@ -26,7 +26,8 @@ def test_auto_scan_starts_stops_and_restarts_instances(mariadb, fresh_db, tmp_pa
         assert set(ctl.instances) == {"example"}  # every instance folder, canal.destinations being empty
         # a new folder: a new instance
         shutil.copytree(os.path.join(conf, "example"), os.path.join(conf, "second"))
-        assert ("start", "second") in ctl.scanner.scan_once()
+        # (the scanner's own thread may get there first: what counts is the state after a pass)
+        ctl.scanner.scan_once()
         assert set(ctl.instances) == {"example", "second"}
         ident = ClientIdentity("second", 1001)
         ctl.embedded.subscribe(ident)
@@ -36,11 +37,11 @@ def test_auto_scan_starts_stops_and_restarts_instances(mariadb, fresh_db, tmp_pa
         with open(os.path.join(conf, "second", "instance.properties"), "a") as f:
             f.write("canal.instance.filter.black.regex = .*\\\\.a\n")
         before = ctl.instances["second"]
-        assert ("restart", "second") in ctl.scanner.scan_once()
+        ctl.scanner.scan_once()
         assert ctl.instances["second"] is not before and ctl.instances["second"].is_running()
         # a removed folder: the instance stops and is no longer served
         shutil.rmtree(os.path.join(conf, "second"))
-        assert ("stop", "second") in ctl.scanner.scan_once()
+        ctl.scanner.scan_once()
         assert "second" not in ctl.instances and not ctl.embedded.is_start("second")
     finally:
         ctl.stop()
