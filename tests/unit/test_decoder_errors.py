@@ -151,3 +151,24 @@ def test_incident_lost_events_decodes():
 
     ev = decoder().decode(event(C.INCIDENT, b"\x01\x00" + bytes([11]) + b"lost events"))
     assert isinstance(ev, IncidentEvent) and (ev.incident, ev.message) == (1, "lost events")
+
+
+def test_every_null_pattern_past_the_compiled_cap():
+    """256 NULL patterns over 8 columns: the first 64 get straight-line readers, the rest the general one;
+    both must give the same values."""
+    dec = decoder()
+    dec.decode(table_map(types=bytes([C.MYSQL_TYPE_LONG] * 7 + [C.MYSQL_TYPE_VARCHAR]), meta=b"\x40\x00"))
+    body = b""
+    expected = []
+    for nulls in range(256):
+        row = [None if nulls >> k & 1 else str(k * 1000 + nulls) for k in range(7)]
+        row.append(None if nulls >> 7 & 1 else f"s{nulls}")
+        expected.append(row)
+        body += bytes([nulls])
+        for k in range(7):
+            if not nulls >> k & 1:
+                body += struct.pack("<i", k * 1000 + nulls)
+        if not nulls >> 7 & 1:
+            body += bytes([len(f"s{nulls}")]) + f"s{nulls}".encode()
+    ev = dec.decode(write_rows(ncols=8, rows=body))
+    assert ev.rows == expected

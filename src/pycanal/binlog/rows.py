@@ -595,48 +595,82 @@ def make_reader(col: ColumnInfo, default_codec: str = "utf-8", tz: tzinfo | None
 ImageReader = Callable[[bytes, int], tuple[list[str | None], int]]
 
 
+_MAX_NULL_PATTERNS = 64  # straight-line readers kept per image layout; rarer patterns use the general path
+
+
 def compile_image_reader(readers: list[Reader]) -> ImageReader:
     """One function that reads a whole row image for these column readers.
 
-    The function is generated once per (table map, present columns): the value read of each column is
-    written out in line, so the per-row loop does no dispatch and no per-column bookkeeping (asyncpg's
-    idea, in pure Python). A row with no NULL takes a straight path in which runs of fixed-width numbers
-    are read by one ``struct`` call; other rows test each column's NULL bit. Reads past the event end
-    are caught by the caller's position check.
+    Generated once per (table map, present columns). Rows of one table share few NULL patterns, so each
+    pattern seen gets its own straight-line reader (compiled on first sight, up to a cap): no per-column
+    NULL test, and runs of fixed-width numbers read by one ``struct`` call, also across a NULL column.
+    Patterns past the cap take a general reader that tests each column's NULL bit. This is asyncpg's
+    per-record codec idea, in pure Python. Reads past the event end are caught by the caller's position
+    check.
     """
     n = len(readers)
     nb = (n + 7) >> 3
-    env: dict[str, object] = {"_Struct": struct.Struct}
-    lines = ["def read_image(buf, pos):"]
-    lines.append("    nulls = buf[pos]" if nb == 1 else f"    nulls = int.from_bytes(buf[pos:pos + {nb}], 'little')")
-    lines.append(f"    pos += {nb}")
-    # fast path: no NULL in this row
-    lines.append("    if not nulls:")
+    general = _general_reader(readers)
+    patterns: dict[int, Callable[[bytes, int], tuple[list[str | None], int]]] = {}
+
+    def read_image(buf: bytes, pos: int) -> tuple[list[str | None], int]:
+        nulls = buf[pos] if nb == 1 else int.from_bytes(buf[pos : pos + nb], "little")
+        f = patterns.get(nulls)
+        if f is None:
+            if len(patterns) >= _MAX_NULL_PATTERNS:
+                return general(buf, pos + nb, nulls)
+            f = patterns[nulls] = _pattern_reader(readers, nulls)
+        return f(buf, pos + nb)
+
+    return read_image
+
+
+def _pattern_reader(readers: list[Reader], nulls: int) -> Callable[[bytes, int], tuple[list[str | None], int]]:
+    """Straight-line code for one NULL pattern: NULL columns are None, the others read in order."""
+    n = len(readers)
+    env: dict[str, object] = {}
+    lines = ["def read_pattern(buf, pos):"]
+    values = ["None"] * n
     k = 0
     while k < n:
+        if nulls >> k & 1:
+            k += 1
+            continue
         inline = getattr(readers[k], "inline", None)
         if inline and inline[0] == "struct":
             group = []
-            while k < n and (getattr(readers[k], "inline", None) or ("",))[0] == "struct":
-                group.append((k, readers[k].inline))  # type: ignore[attr-defined]
+            while k < n:
+                if nulls >> k & 1:
+                    k += 1
+                    continue
+                il = getattr(readers[k], "inline", None)
+                if not (il and il[0] == "struct"):
+                    break
+                group.append((k, il))
                 k += 1
             fmt = "<" + "".join(g[1][1] for g in group)
-            size = sum(g[1][2] for g in group)
             env[f"S{group[0][0]}"] = struct.Struct(fmt).unpack_from
-            names = ", ".join(f"a{j}" for j, _ in group)
-            lines.append(f"        {names}, = S{group[0][0]}(buf, pos)")
-            lines.append(f"        pos += {size}")
+            lines.append(f"    {', '.join(f'a{j}' for j, _ in group)}, = S{group[0][0]}(buf, pos)")
+            lines.append(f"    pos += {sum(g[1][2] for g in group)}")
             for j, g in group:
                 if g[3] is None:
-                    lines.append(f"        v{j} = str(a{j})")
+                    values[j] = f"str(a{j})"
                 else:
                     env[f"f{j}"] = g[3]
-                    lines.append(f"        v{j} = f{j}(a{j})")
+                    values[j] = f"f{j}(a{j})"
             continue
-        lines.extend(_column_lines(k, readers[k], env, "        "))
+        lines.extend(_column_lines(k, readers[k], env, "    "))
+        values[k] = f"v{k}"
         k += 1
-    lines.append(f"        return [{', '.join(f'v{j}' for j in range(n))}], pos")
-    # general path: test each column's NULL bit
+    lines.append(f"    return [{', '.join(values)}], pos")
+    exec("\n".join(lines), env)
+    return env["read_pattern"]  # type: ignore[return-value]
+
+
+def _general_reader(readers: list[Reader]) -> Callable[[bytes, int, int], tuple[list[str | None], int]]:
+    """Any NULL pattern: each column's NULL bit is tested."""
+    env: dict[str, object] = {}
+    lines = ["def read_general(buf, pos, nulls):"]
     for k, read in enumerate(readers):
         lines.append(f"    if nulls & {1 << k}:")
         lines.append(f"        v{k} = None")
@@ -650,9 +684,9 @@ def compile_image_reader(readers: list[Reader]) -> ImageReader:
             lines.append(f"        pos += {inline[2]}")
         else:
             lines.extend(_column_lines(k, read, env, "        "))
-    lines.append(f"    return [{', '.join(f'v{k}' for k in range(n))}], pos")
+    lines.append(f"    return [{', '.join(f'v{k}' for k in range(len(readers)))}], pos")
     exec("\n".join(lines), env)
-    return env["read_image"]  # type: ignore[return-value]
+    return env["read_general"]  # type: ignore[return-value]
 
 
 def _column_lines(k: int, read: Reader, env: dict[str, object], indent: str) -> list[str]:
