@@ -293,5 +293,55 @@ def quickstart(as_json: bool, duration: float | None) -> None:
         click.echo("# stopped and cleaned up", err=True)
 
 
+@main.group()
+@click.option("--zk", "zk_servers", required=True, envvar="PYCANAL_ZK", metavar="HOST:PORT[,...]",
+              help="canal.zkServers of the cluster.")
+@click.pass_context
+def admin(ctx: click.Context, zk_servers: str) -> None:
+    """Look at and steer an HA cluster through ZooKeeper (canal's znodes)."""
+    ctx.obj = zk_servers
+
+
+def _admin_call(fn: Callable[..., str], *args: Any, **kwargs: Any) -> None:
+    try:
+        click.echo(fn(*args, **kwargs))
+    except PycanalError as exc:
+        click.echo(f"pycanal: error: {exc}", err=True)
+        sys.exit(1)
+
+
+@admin.command("show")
+@click.argument("destination", required=False)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def admin_show(zk_servers: str, destination: str | None, as_json: bool) -> None:
+    """Which server runs which destination, and each client's cursor."""
+    from .ha import admin as ha_admin
+
+    _admin_call(ha_admin.admin_show, zk_servers, destination, as_json=as_json)
+
+
+@admin.command("release")
+@click.argument("destination")
+@click.pass_obj
+def admin_release(zk_servers: str, destination: str) -> None:
+    """Make the running server let go of a destination (active=false); another server takes it."""
+    from .ha import admin as ha_admin
+
+    _admin_call(ha_admin.admin_release, zk_servers, destination)
+
+
+@admin.command("move")
+@click.argument("destination")
+@click.argument("target", metavar="IP:PORT")
+@click.option("--wait", "wait_s", default=30.0, show_default=True, type=float, help="Seconds to wait for it.")
+@click.pass_obj
+def admin_move(zk_servers: str, destination: str, target: str, wait_s: float) -> None:
+    """Move a destination to the server at IP:PORT."""
+    from .ha import admin as ha_admin
+
+    _admin_call(ha_admin.admin_move, zk_servers, destination, target, wait_s=wait_s)
+
+
 if __name__ == "__main__":
     main()

@@ -270,3 +270,28 @@ class AuthenticationFailed(CanalServerError):
 
 class CanalConnectionError(ConnectionLostError):
     """A canal client could not reach its server, or the connection broke and was not re-established."""
+
+
+# --------------------------------------------------------------------------------------------------
+# ZooKeeper HA (pycanal.ha, pycanal.meta.zookeeper)
+
+
+class HAError(PycanalError):
+    """ZooKeeper coordination failed: bad running-node data, an admin request that cannot be honoured."""
+
+
+class ZooKeeperUnavailable(HAError):
+    """ZooKeeper could not be reached (or the session was lost) while an operation needed it."""
+
+
+# canal cluster client (pycanal.client.cluster, pycanal.ha.client_running)
+
+
+class ServerNotFound(CanalConnectionError):
+    """ZooKeeper names no canal server for the destination: no running node, no cluster node
+    (canal's ServerNotFoundException ``no alive canal server for {dest}``)."""
+
+
+class ClientNotActive(HAError):
+    """Another client of the same destination and client id holds the client running node; this one is
+    standby and did not become active in the time it was given."""

@@ -3,7 +3,17 @@
 It starts the configured destinations (``canal.destinations``, or every instance folder when that is
 empty), registers them with the embedded server, and with ``canal.auto.scan`` watches the conf dir:
 a new instance folder starts an instance, a removed one stops it, a changed instance.properties
-restarts it. The TCP server and ZooKeeper HA sit on top of this.
+restarts it. The TCP server sits on top of this.
+
+With ``canal.zkServers`` set, every destination goes through its ZooKeeper running monitor
+(:mod:`pycanal.ha.running`): the destination runs here only while this server holds its running node, and
+stops at once when ZooKeeper is lost. ZooKeeper being unreachable is logged and retried, never fatal: the
+destinations are simply not served ("should start first") until it is back. Instances on
+default-instance.xml keep their cursors in ZooKeeper (PeriodMixedMetaManager over ZooKeeperMetaManager).
+
+pycanal-only keys: ``canal.zookeeper.running.delay`` (ms, default 5000: how long a server that was not the
+last holder waits before contending for a vacant running node) and ``canal.zookeeper.session.timeout``
+(ms, default 90000 as canal asks; ZooKeeper caps it at 20 ticks).
 """
 
 from __future__ import annotations
@@ -11,12 +21,37 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Mapping
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
-from ..config import InstanceScanner, ServerConfig, load_instance_config, load_server_config
+from ..config import InstanceConfig, InstanceScanner, ServerConfig, load_instance_config, load_server_config
+from ..errors import ConfigError
 from ..instance import CanalInstance
 from .embedded import CanalServerWithEmbedded
 
+if TYPE_CHECKING:
+    from ..ha.running import ZooKeeperHA
+
 log = logging.getLogger(__name__)
+
+RUNNING_DELAY_KEY = "canal.zookeeper.running.delay"
+SESSION_TIMEOUT_KEY = "canal.zookeeper.session.timeout"
+DEFAULT_META_ZK = "127.0.0.1:2181"  # default-instance.xml's fallback when canal.zkServers is empty
+
+
+def extra_ms(cfg: ServerConfig, key: str, default: int, lo: int = 0) -> int:
+    """A pycanal-only millisecond setting, looked up like canal's keys: -D override, environment, file."""
+    for origin, layer in (("-D", cfg.overrides), ("environment", cfg.environ), (cfg.source, cfg.raw)):
+        if key in layer:
+            text = layer[key].strip()
+            try:
+                value = int(text)
+            except ValueError:
+                raise ConfigError(f"{origin}: {key} = {text!r} is not a whole number of milliseconds") from None
+            if value < lo:
+                raise ConfigError(f"{origin}: {key} = {value} must be at least {lo}")
+            return value
+    return default
 
 
 class CanalController:
@@ -26,39 +61,126 @@ class CanalController:
         self.conf_dir = conf_dir
         self.config: ServerConfig = load_server_config(conf_dir, overrides=overrides, environ=environ)
         self.embedded = embedded or CanalServerWithEmbedded()
-        self.instances: dict[str, CanalInstance] = {}
+        self.instances: dict[str, CanalInstance] = {}  # the destinations running here
         self.scanner: InstanceScanner | None = None
+        self.ha: ZooKeeperHA | None = None  # when canal.zkServers is set
+        self._meta_zk: Any = None  # kazoo client for default-instance.xml without canal.zkServers
         self._lock = threading.RLock()
+        self._warned_file_meta = False
 
     # -- instances ----------------------------------------------------------------------------------------
-    def start_instance(self, destination: str) -> CanalInstance:
+    def start_instance(self, destination: str) -> CanalInstance | None:
+        """Start ``destination`` here; with HA, start contending for it (None: it may run elsewhere)."""
+        if self.ha is not None:
+            self.ha.add(destination, partial(self._activate, destination), partial(self._deactivate, destination))
+            return self.instances.get(destination)
+        return self._activate(destination)
+
+    def stop_instance(self, destination: str) -> None:
+        """Stop ``destination`` here; with HA, also stop contending (its running node is released)."""
+        if self.ha is not None:
+            self.ha.remove(destination)
+        self._deactivate(destination)
+
+    def restart_instance(self, destination: str) -> None:
+        """Restart with the current instance.properties (with HA: only if it runs here, keeping the node)."""
+        if self.ha is not None:
+            monitor = self.ha.get(destination)
+            if monitor is None:
+                self.start_instance(destination)
+            else:
+                monitor.restart()
+            return
+        with self._lock:
+            self._deactivate(destination)
+            self._activate(destination)
+
+    def _activate(self, destination: str) -> CanalInstance:
         with self._lock:
             if destination in self.instances:
                 return self.instances[destination]
             cfg = load_instance_config(self.conf_dir, destination, self.config)
-            inst = CanalInstance(cfg)
+            inst = self._new_instance(cfg)
             self.embedded.register(inst)
-            inst.start()
+            try:
+                inst.start()
+            except BaseException:
+                self.embedded.unregister(destination)
+                inst.stop()
+                raise
             self.instances[destination] = inst
             log.warning("destination %s started", destination)
             return inst
 
-    def stop_instance(self, destination: str) -> None:
+    def _deactivate(self, destination: str, graceful: bool = True) -> None:
+        """Stop serving at once (clients get "should start first"), then stop the instance. Gracefully,
+        the cursors acked since the last periodic ZooKeeper flush are written first."""
         with self._lock:
             inst = self.instances.pop(destination, None)
             if inst is None:
                 return
             self.embedded.unregister(destination)
+            if graceful:
+                flush = getattr(inst.meta_manager, "flush", None)
+                if callable(flush) and inst.meta_manager.is_started():
+                    try:
+                        flush()
+                    except Exception:
+                        log.exception("%s: flushing the cursors before stopping failed", destination)
             inst.stop()
-            log.warning("destination %s stopped", destination)
+            log.warning("destination %s stopped%s", destination, "" if graceful else " (fenced off)")
 
-    def restart_instance(self, destination: str) -> None:
+    def _new_instance(self, cfg: InstanceConfig) -> CanalInstance:
+        flavour = cfg.meta_flavour
+        if flavour != "default":
+            if self.ha is not None and flavour == "file" and not self._warned_file_meta:
+                self._warned_file_meta = True
+                log.warning("%s uses %s: its cursors stay in this server's meta.dat, so a server taking it over "
+                            "starts without them; use default-instance.xml (cursors in ZooKeeper) for HA",
+                            cfg.destination, cfg.spring_xml)
+            return CanalInstance(cfg)
+        from ..meta.period import PeriodMixedMetaManager
+        from ..meta.zookeeper import ZooKeeperMetaManager
+
+        guard = None
+        if self.ha is not None:
+            zk = self.ha.zk
+            monitor = self.ha.get(cfg.destination)
+            guard = None if monitor is None else monitor.holds_running
+        else:
+            zk = self._fallback_zk()
+        backend = ZooKeeperMetaManager(zk, write_guard=guard)
+        return CanalInstance(cfg, meta_manager=PeriodMixedMetaManager(backend, cfg.zookeeper_flush_period_ms))
+
+    def _fallback_zk(self) -> Any:
         with self._lock:
-            self.stop_instance(destination)
-            self.start_instance(destination)
+            if self._meta_zk is None:
+                from ..ha.running import make_client
+
+                log.warning("default-instance.xml without canal.zkServers: cursors go to ZooKeeper at %s "
+                            "(canal's fallback), and there is no HA", DEFAULT_META_ZK)
+                self._meta_zk = make_client(DEFAULT_META_ZK, self._session_timeout_s())
+                self._meta_zk.start_async()
+            return self._meta_zk
+
+    def _session_timeout_s(self) -> float:
+        return extra_ms(self.config, SESSION_TIMEOUT_KEY, 90000, lo=1) / 1000.0
+
+    def _start_ha(self) -> None:
+        from ..ha.running import ZooKeeperHA, parse_zk_servers, server_address
+
+        cfg = self.config
+        hosts = parse_zk_servers(cfg.zk_servers)
+        address = server_address(cfg.register_ip, cfg.ip, cfg.port)
+        delay_s = extra_ms(cfg, RUNNING_DELAY_KEY, 5000) / 1000.0
+        self.ha = ZooKeeperHA(hosts, address, session_timeout_s=self._session_timeout_s(), delay_s=delay_s)
+        self.ha.start()
+        log.warning("HA through ZooKeeper %s as %s (takeover delay %gs)", hosts, address, delay_s)
 
     # -- lifecycle ----------------------------------------------------------------------------------------
     def start(self) -> None:
+        if self.config.zk_servers.strip():
+            self._start_ha()
         dests = self.config.resolve_destinations()
         for dest in dests:
             self.start_instance(dest)
@@ -73,8 +195,17 @@ class CanalController:
         if self.scanner is not None:
             self.scanner.stop()
             self.scanner = None
+        if self.ha is not None:
+            self.ha.stop()  # every monitor releases its node, stopping its destination first
+            self.ha = None
         for dest in list(self.instances):
-            self.stop_instance(dest)
+            self._deactivate(dest)
+        if self._meta_zk is not None:
+            try:
+                self._meta_zk.stop()
+            finally:
+                self._meta_zk.close()
+                self._meta_zk = None
 
     def __enter__(self) -> CanalController:
         self.start()
