@@ -166,21 +166,23 @@ class CanalController:
     def _session_timeout_s(self) -> float:
         return extra_ms(self.config, SESSION_TIMEOUT_KEY, 90000, lo=1) / 1000.0
 
-    def _start_ha(self) -> None:
+    def _start_ha(self, port: int | None) -> None:
         from ..ha.running import ZooKeeperHA, parse_zk_servers, server_address
 
         cfg = self.config
         hosts = parse_zk_servers(cfg.zk_servers)
-        address = server_address(cfg.register_ip, cfg.ip, cfg.port)
+        address = server_address(cfg.register_ip, cfg.ip, port or cfg.port)
         delay_s = extra_ms(cfg, RUNNING_DELAY_KEY, 5000) / 1000.0
         self.ha = ZooKeeperHA(hosts, address, session_timeout_s=self._session_timeout_s(), delay_s=delay_s)
         self.ha.start()
         log.warning("HA through ZooKeeper %s as %s (takeover delay %gs)", hosts, address, delay_s)
 
     # -- lifecycle ----------------------------------------------------------------------------------------
-    def start(self) -> None:
+    def start(self, port: int | None = None) -> None:
+        """Start the destinations; ``port`` is the TCP port really bound (canal.port 0 picks one), the one
+        advertised in ZooKeeper."""
         if self.config.zk_servers.strip():
-            self._start_ha()
+            self._start_ha(port)
         dests = self.config.resolve_destinations()
         for dest in dests:
             self.start_instance(dest)

@@ -49,10 +49,10 @@ def run_server(
             previous[signum] = signal.signal(signum, _on_signal)
     try:
         server = CanalTcpServer(controller.embedded, cfg.ip, cfg.port, user=cfg.user, passwd=cfg.passwd)
-        controller.start()
+        server.start()  # bind first: with HA the running node advertises the port really bound
         try:
-            server.start()
             try:
+                controller.start(server.port)
                 log.warning("pycanal server listening on %s:%d, destinations: %s", cfg.ip or "*", server.port,
                             ", ".join(controller.embedded.destinations()) or "none")
                 if ready is not None:
@@ -60,9 +60,9 @@ def run_server(
                 while not stop_event.wait(0.5):
                     pass
             finally:
-                server.stop()
+                controller.stop()
         finally:
-            controller.stop()
+            server.stop()
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)  # type: ignore[arg-type]
