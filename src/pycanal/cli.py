@@ -205,7 +205,7 @@ def tail(host: str, port: int, destination: str, user: str, password: str, clien
     try:
         with SimpleConnector(host, port, destination, username=user, password=password, client_id=client_id,
                              filter=table_filter) as conn:
-            conn.subscribe(table_filter)
+            _subscribe_when_running(conn, table_filter)
             _follow(conn, as_json=as_json, batch_size=batch_size, out=sys.stdout)
     except KeyboardInterrupt:
         pass
@@ -215,6 +215,24 @@ def tail(host: str, port: int, destination: str, user: str, password: str, clien
     except PycanalError as exc:
         click.echo(f"pycanal: error: {exc}", err=True)
         sys.exit(1)
+
+
+def _subscribe_when_running(conn: Any, table_filter: str | None) -> None:
+    """Subscribe, waiting while the server has not started the destination (starting up, or a standby)."""
+    import time
+
+    from .errors import InstanceNotStarted
+
+    told = False
+    while True:
+        try:
+            conn.subscribe(table_filter)
+            return
+        except InstanceNotStarted as exc:
+            if not told:
+                click.echo(f"# waiting: {exc}", err=True)
+                told = True
+            time.sleep(0.5)
 
 
 def _quickstart_conf(root: str, db_port: int, canal_port: int) -> str:
