@@ -30,9 +30,13 @@ def drain_embedded(sandbox, start: tuple[str, int], expected: int, slave_id: int
     from instance_helpers import make_instance, write_conf
 
     with tempfile.TemporaryDirectory() as tmp:
-        conf = write_conf(tmp, sandbox.port, canal__instance__master__journal__name=start[0],
-                          canal__instance__master__position=str(start[1]),
-                          canal__instance__mysql__slaveId=str(slave_id))
+        conf = write_conf(
+            tmp,
+            sandbox.port,
+            canal__instance__master__journal__name=start[0],
+            canal__instance__master__position=str(start[1]),
+            canal__instance__mysql__slaveId=str(slave_id),
+        )
         inst = make_instance(conf)
         server = CanalServerWithEmbedded()
         server.register(inst)
@@ -74,14 +78,18 @@ def rss(rows: int) -> None:
     from pycanal.sandbox import MariaDBSandbox
 
     with MariaDBSandbox(extra={"max_binlog_cache_size": "4G", "binlog_cache_size": "16M"}) as box:
-        box.execute("CREATE DATABASE big", "CREATE TABLE big.t (id INT PRIMARY KEY, a BIGINT, b VARCHAR(40), "
-                    "c DATETIME(3), d DECIMAL(12,2))")
+        box.execute(
+            "CREATE DATABASE big",
+            "CREATE TABLE big.t (id INT PRIMARY KEY, a BIGINT, b VARCHAR(40), c DATETIME(3), d DECIMAL(12,2))",
+        )
         start = box.master_status()
         t0 = time.perf_counter()
         with box.connect() as conn, conn.cursor() as cur:
             cur.execute("BEGIN")
-            cur.execute(f"INSERT INTO big.t SELECT seq, seq * 7, CONCAT('value ', seq), NOW(3), seq / 100 "
-                        f"FROM big.seq_1_to_{rows}")
+            cur.execute(
+                f"INSERT INTO big.t SELECT seq, seq * 7, CONCAT('value ', seq), NOW(3), seq / 100 "
+                f"FROM big.seq_1_to_{rows}"
+            )
             cur.execute("COMMIT")
         wrote = time.perf_counter() - t0
         end = box.master_status()
@@ -90,8 +98,10 @@ def rss(rows: int) -> None:
         got = drain_embedded(box, start, rows, 4242)
         took = time.perf_counter() - t0
         peak = _rss_mb()
-    print(f"one transaction of {rows:,} rows ({(end[1] - start[1]) / 1e6:.0f} MB of binlog, written in "
-          f"{wrote:.1f}s) streamed through the embedded API in {took:.1f}s ({got / took:,.0f} rows/s)")
+    print(
+        f"one transaction of {rows:,} rows ({(end[1] - start[1]) / 1e6:.0f} MB of binlog, written in "
+        f"{wrote:.1f}s) streamed through the embedded API in {took:.1f}s ({got / took:,.0f} rows/s)"
+    )
     print(f"peak RSS: {base:.0f} MB before, {peak:.0f} MB after (default buffer: 16384 slots, MEMSIZE)")
 
 

@@ -27,8 +27,7 @@ from ha_helpers import Cluster, Failover, kill_running, release_running
 from pycanal.sandbox import MariaDBSandbox, ZooKeeperEnsemble
 
 
-def one_run(mariadb: MariaDBSandbox, ensemble: ZooKeeperEnsemble, zk: KazooClient, fault: str,
-            root: Path) -> Failover:
+def one_run(mariadb: MariaDBSandbox, ensemble: ZooKeeperEnsemble, zk: KazooClient, fault: str, root: Path) -> Failover:
     db = f"b_{uuid.uuid4().hex[:10]}"
     mariadb.execute(f"CREATE DATABASE `{db}`")
     c = Cluster(mariadb, db, ensemble.hosts, root, zk)
@@ -50,8 +49,11 @@ def main() -> int:
     args = parser.parse_args()
     logging.basicConfig(level=logging.CRITICAL)
     results: dict[str, list[Failover]] = {"kill -9": [], "release": []}
-    with MariaDBSandbox(row_image="FULL") as mariadb, ZooKeeperEnsemble(size=3) as ensemble, \
-            tempfile.TemporaryDirectory(prefix="ha-bench-") as tmp:
+    with (
+        MariaDBSandbox(row_image="FULL") as mariadb,
+        ZooKeeperEnsemble(size=3) as ensemble,
+        tempfile.TemporaryDirectory(prefix="ha-bench-") as tmp,
+    ):
         zk = KazooClient(hosts=ensemble.hosts, timeout=10)
         zk.start(15)
         try:
@@ -61,8 +63,10 @@ def main() -> int:
                     root.mkdir()
                     r = one_run(mariadb, ensemble, zk, fault, root)
                     runs.append(r)
-                    print(f"run {n + 1} {fault}: failover {r.seconds:.2f}s, {r.repeats} repeated of {r.rows} rows",
-                          flush=True)
+                    print(
+                        f"run {n + 1} {fault}: failover {r.seconds:.2f}s, {r.repeats} repeated of {r.rows} rows",
+                        flush=True,
+                    )
         finally:
             zk.stop()
             zk.close()
@@ -72,8 +76,10 @@ def main() -> int:
     for fault, runs in results.items():
         secs = [r.seconds for r in runs]
         reps = [r.repeats for r in runs]
-        print(f"| {fault} | {len(runs)} | {statistics.median(secs):.2f} | {max(secs):.2f} | "
-              f"{statistics.median(reps):g} | {max(reps)} |")
+        print(
+            f"| {fault} | {len(runs)} | {statistics.median(secs):.2f} | {max(secs):.2f} | "
+            f"{statistics.median(reps):g} | {max(reps)} |"
+        )
     return 0
 
 

@@ -111,14 +111,30 @@ def _dump_command(ctx: Context) -> list[str]:
     """The documented command line: the venv's ``pycanal`` script, reading the workload's range."""
     exe = Path(sys.executable).with_name("pycanal")
     s = ctx.sandbox
-    return [*([str(exe)] if exe.exists() else [sys.executable, "-m", "pycanal.cli"]), "dump",
-            "--host", s.host, "--port", str(s.port), "--user", s.user, "--password", s.password,
-            "--server-id", str(ctx.server_id()), "--start", ctx.start_arg, "--stop-at-end"]
+    return [
+        *([str(exe)] if exe.exists() else [sys.executable, "-m", "pycanal.cli"]),
+        "dump",
+        "--host",
+        s.host,
+        "--port",
+        str(s.port),
+        "--user",
+        s.user,
+        "--password",
+        s.password,
+        "--server-id",
+        str(ctx.server_id()),
+        "--start",
+        ctx.start_arg,
+        "--stop-at-end",
+    ]
 
 
-@scenario("pycanal dump (piped, json.loads)",
-          "`pycanal dump --stop-at-end` as a subprocess, its stdout piped into this process, which "
-          "json.loads every line and reads every value; timed from spawn to exit (includes start-up)")
+@scenario(
+    "pycanal dump (piped, json.loads)",
+    "`pycanal dump --stop-at-end` as a subprocess, its stdout piped into this process, which "
+    "json.loads every line and reads every value; timed from spawn to exit (includes start-up)",
+)
 def pycanal_dump(ctx: Context) -> tuple[int, float]:
     cmd = _dump_command(ctx)
     rows = 0
@@ -137,9 +153,11 @@ def pycanal_dump(ctx: Context) -> tuple[int, float]:
     return rows, seconds
 
 
-@scenario("pycanal dump (to a file)",
-          "`pycanal dump --stop-at-end` writing to a temp file; timed from spawn to exit, i.e. the command's "
-          "own cost with no consumer; the rows are then counted (json.loads, every value) untimed")
+@scenario(
+    "pycanal dump (to a file)",
+    "`pycanal dump --stop-at-end` writing to a temp file; timed from spawn to exit, i.e. the command's "
+    "own cost with no consumer; the rows are then counted (json.loads, every value) untimed",
+)
 def pycanal_dump_file(ctx: Context) -> tuple[int, float]:
     cmd = _dump_command(ctx)
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
@@ -155,26 +173,31 @@ def pycanal_dump_file(ctx: Context) -> tuple[int, float]:
     return rows, seconds
 
 
-@scenario("pycanal in-process",
-          "pycanal.cli.iter_flat_messages() in this process (the decoder and FlatMessage builder, no JSON), "
-          "reading every value of every message")
+@scenario(
+    "pycanal in-process",
+    "pycanal.cli.iter_flat_messages() in this process (the decoder and FlatMessage builder, no JSON), "
+    "reading every value of every message",
+)
 def pycanal_inprocess(ctx: Context) -> tuple[int, float]:
     from pycanal.cli import iter_flat_messages
 
     s = ctx.sandbox
     rows = 0
     t0 = time.perf_counter()
-    for msg in iter_flat_messages(s.host, s.port, s.user, s.password, server_id=ctx.server_id(),
-                                  start=ctx.workload.start, stop_at_end=True):
+    for msg in iter_flat_messages(
+        s.host, s.port, s.user, s.password, server_id=ctx.server_id(), start=ctx.workload.start, stop_at_end=True
+    ):
         rows += touch_flat(msg)
     seconds = time.perf_counter() - t0
     _check("pycanal in-process", ctx, rows)
     return rows, seconds
 
 
-@scenario("pycanal embedded API (get+ack)",
-          "a CanalInstance (parser -> sink -> store -> file meta) and CanalServerWithEmbedded in this process: "
-          "get_without_ack + ack of every batch, every Entry and RowChange parsed, every column value read")
+@scenario(
+    "pycanal embedded API (get+ack)",
+    "a CanalInstance (parser -> sink -> store -> file meta) and CanalServerWithEmbedded in this process: "
+    "get_without_ack + ack of every batch, every Entry and RowChange parsed, every column value read",
+)
 def pycanal_embedded(ctx: Context) -> tuple[int, float]:
     from embedded_bench import drain_embedded
 
@@ -185,10 +208,12 @@ def pycanal_embedded(ctx: Context) -> tuple[int, float]:
     return rows, seconds
 
 
-@scenario("pycanal server -> pycanal client",
-          "`pycanal server` (its own process) with an instance from the workload's start, and pycanal's "
-          "SimpleConnector in this process over loopback: get_without_ack + ack of every batch, every Entry, "
-          "RowChange and column value read; timed from the client's connect to the last row")
+@scenario(
+    "pycanal server -> pycanal client",
+    "`pycanal server` (its own process) with an instance from the workload's start, and pycanal's "
+    "SimpleConnector in this process over loopback: get_without_ack + ack of every batch, every Entry, "
+    "RowChange and column value read; timed from the client's connect to the last row",
+)
 def pycanal_server_client(ctx: Context) -> tuple[int, float]:
     from server_bench import pycanal_server, read_with_pycanal_client, timed
 
@@ -198,9 +223,11 @@ def pycanal_server_client(ctx: Context) -> tuple[int, float]:
     return rows, seconds
 
 
-@scenario("pycanal server -> canal-python 0.4",
-          "the same server, read by the official canal-python 0.4 client (its own virtualenv, pure-Python "
-          "protobuf as it requires) acking every batch and reading every value; timed inside the client")
+@scenario(
+    "pycanal server -> canal-python 0.4",
+    "the same server, read by the official canal-python 0.4 client (its own virtualenv, pure-Python "
+    "protobuf as it requires) acking every batch and reading every value; timed inside the client",
+)
 def pycanal_server_canal_python(ctx: Context) -> tuple[int, float]:
     from server_bench import canal_python, pycanal_server, read_with_canal_python
 
@@ -211,9 +238,11 @@ def pycanal_server_canal_python(ctx: Context) -> tuple[int, float]:
     return rows, seconds
 
 
-@scenario(BASELINE,
-          "python-mysql-replication 1.0.17 BinLogStreamReader (blocking=False, only the three row events), "
-          "reading every value of before/after images")
+@scenario(
+    BASELINE,
+    "python-mysql-replication 1.0.17 BinLogStreamReader (blocking=False, only the three row events), "
+    "reading every value of before/after images",
+)
 def python_mysql_replication(ctx: Context) -> tuple[int, float]:
     from pymysqlreplication import BinLogStreamReader
     from pymysqlreplication.row_event import DeleteRowsEvent, UpdateRowsEvent, WriteRowsEvent
@@ -224,8 +253,12 @@ def python_mysql_replication(ctx: Context) -> tuple[int, float]:
     t0 = time.perf_counter()
     stream = BinLogStreamReader(
         connection_settings={"host": s.host, "port": s.port, "user": s.user, "passwd": s.password},
-        server_id=ctx.server_id(), blocking=False, resume_stream=True, log_file=ctx.workload.start[0],
-        log_pos=ctx.workload.start[1], only_events=[WriteRowsEvent, UpdateRowsEvent, DeleteRowsEvent],
+        server_id=ctx.server_id(),
+        blocking=False,
+        resume_stream=True,
+        log_file=ctx.workload.start[0],
+        log_pos=ctx.workload.start[1],
+        only_events=[WriteRowsEvent, UpdateRowsEvent, DeleteRowsEvent],
     )
     try:
         for ev in stream:
@@ -258,10 +291,20 @@ def python_mysql_replication(ctx: Context) -> tuple[int, float]:
 
 def _commit() -> str:
     try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10,
-                             cwd=Path(__file__).resolve().parent)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                               text=True, timeout=10, cwd=Path(__file__).resolve().parent)
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            cwd=Path(__file__).resolve().parent,
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            cwd=Path(__file__).resolve().parent,
+        )
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     commit = out.stdout.strip() or "unknown"
@@ -282,33 +325,55 @@ def profile_inprocess(ctx: Context, top: int) -> str:
 def main(argv: list[str] | None = None) -> int:
     names = [s.name for s in SCENARIOS]
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--rows", type=int, default=200_000, help="row changes to write, rounded up to whole "
-                    "1,000-row transactions (default 200000)")
+    ap.add_argument(
+        "--rows",
+        type=int,
+        default=200_000,
+        help="row changes to write, rounded up to whole 1,000-row transactions (default 200000)",
+    )
     ap.add_argument("--repeat", type=int, default=3, help="runs of each scenario (default 3)")
-    ap.add_argument("--stat", choices=("best", "median"), default="best",
-                    help="which of the runs the table shows (default best: the least disturbed run)")
-    ap.add_argument("--only", action="append", choices=names, metavar="SCENARIO",
-                    help=f"run only these scenarios (repeatable); {BASELINE} always runs. One of: {names}")
-    ap.add_argument("--profile", action="store_true",
-                    help="also cProfile one in-process pycanal read and print its top functions")
+    ap.add_argument(
+        "--stat",
+        choices=("best", "median"),
+        default="best",
+        help="which of the runs the table shows (default best: the least disturbed run)",
+    )
+    ap.add_argument(
+        "--only",
+        action="append",
+        choices=names,
+        metavar="SCENARIO",
+        help=f"run only these scenarios (repeatable); {BASELINE} always runs. One of: {names}",
+    )
+    ap.add_argument(
+        "--profile", action="store_true", help="also cProfile one in-process pycanal read and print its top functions"
+    )
     ap.add_argument("--profile-top", type=int, default=30, help="functions in the profile (default 30)")
-    ap.add_argument("--require-ratio", type=float, default=None, metavar="X",
-                    help="exit 1 unless every pycanal scenario reaches X times the baseline's rows/s")
+    ap.add_argument(
+        "--require-ratio",
+        type=float,
+        default=None,
+        metavar="X",
+        help="exit 1 unless every pycanal scenario reaches X times the baseline's rows/s",
+    )
     args = ap.parse_args(argv)
     if args.rows < 1 or args.repeat < 1:
         ap.error("--rows and --repeat must be positive")
     chosen = [s for s in SCENARIOS if not args.only or s.name in args.only or s.name == BASELINE]
 
-    print(f"pycanal benchmark: commit {_commit()}, Python {platform.python_version()} "
-          f"({platform.python_implementation()}), {os.cpu_count()} CPUs")
+    print(
+        f"pycanal benchmark: commit {_commit()}, Python {platform.python_version()} "
+        f"({platform.python_implementation()}), {os.cpu_count()} CPUs"
+    )
     with MariaDBSandbox(row_image="FULL", row_metadata="FULL") as box:
         version = box.execute("SELECT VERSION()")[0][0]
-        print(f"server: MariaDB {version} on 127.0.0.1:{box.port}, binlog_row_image=FULL, "
-              "binlog_row_metadata=FULL")
+        print(f"server: MariaDB {version} on 127.0.0.1:{box.port}, binlog_row_image=FULL, binlog_row_metadata=FULL")
         wl = write_workload(box, args.rows)
-        print(f"workload: {wl.rows:,} row changes in {DATABASE}.{TABLE} ({wl.inserted:,} inserted, "
-              f"{wl.updated:,} updated, {wl.deleted:,} deleted), binlog {wl.binlog_bytes / 1e6:.1f} MB "
-              f"from {wl.start[0]}:{wl.start[1]} to {wl.end[0]}:{wl.end[1]}, written in {wl.write_seconds:.1f} s")
+        print(
+            f"workload: {wl.rows:,} row changes in {DATABASE}.{TABLE} ({wl.inserted:,} inserted, "
+            f"{wl.updated:,} updated, {wl.deleted:,} deleted), binlog {wl.binlog_bytes / 1e6:.1f} MB "
+            f"from {wl.start[0]}:{wl.start[1]} to {wl.end[0]}:{wl.end[1]}, written in {wl.write_seconds:.1f} s"
+        )
         ctx = Context(box, wl)
         times: dict[str, list[float]] = {s.name: [] for s in chosen}
         for k in range(args.repeat):
@@ -316,8 +381,11 @@ def main(argv: list[str] | None = None) -> int:
             for sc in order:
                 rows, seconds = sc.run(ctx)
                 times[sc.name].append(seconds)
-                print(f"  run {k + 1}/{args.repeat}  {sc.name:<34} {rows:>9,} rows  {seconds:7.2f} s  "
-                      f"{rows / seconds:>10,.0f} rows/s", flush=True)
+                print(
+                    f"  run {k + 1}/{args.repeat}  {sc.name:<34} {rows:>9,} rows  {seconds:7.2f} s  "
+                    f"{rows / seconds:>10,.0f} rows/s",
+                    flush=True,
+                )
         profile = profile_inprocess(ctx, args.profile_top) if args.profile else None
 
     pick = min if args.stat == "best" else statistics.median

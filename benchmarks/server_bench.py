@@ -65,13 +65,19 @@ def pycanal_server(sandbox, start: tuple[str, int], slave_id: int) -> Iterator[i
     from pycanal.sandbox import free_port
 
     with tempfile.TemporaryDirectory() as tmp:
-        conf = write_conf(tmp, sandbox.port, canal__instance__master__journal__name=start[0],
-                          canal__instance__master__position=str(start[1]),
-                          canal__instance__mysql__slaveId=str(slave_id))
+        conf = write_conf(
+            tmp,
+            sandbox.port,
+            canal__instance__master__journal__name=start[0],
+            canal__instance__master__position=str(start[1]),
+            canal__instance__mysql__slaveId=str(slave_id),
+        )
         port = free_port()
         exe = os.path.join(os.path.dirname(sys.executable), "pycanal")
-        proc = subprocess.Popen([exe, "server", "-c", conf, "-D", f"canal.port={port}", "-D", "canal.ip=127.0.0.1"],
-                                stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [exe, "server", "-c", conf, "-D", f"canal.port={port}", "-D", "canal.ip=127.0.0.1"],
+            stderr=subprocess.DEVNULL,
+        )
         try:
             deadline = time.monotonic() + 60
             while True:
@@ -119,15 +125,24 @@ def canal_python() -> str:
     python = venv / "bin" / "python"
     if not python.exists():
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True, timeout=120)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check",
-                        "canal-python==0.4", "protobuf"], check=True, capture_output=True, timeout=600)
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", "canal-python==0.4", "protobuf"],
+            check=True,
+            capture_output=True,
+            timeout=600,
+        )
     return str(python)
 
 
 def read_with_canal_python(port: int, expected: int) -> tuple[int, float]:
     env = dict(os.environ, PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION="python")
-    res = subprocess.run([canal_python(), "-c", CANAL_PYTHON_SCRIPT, str(port), str(expected)], env=env,
-                         capture_output=True, text=True, timeout=3600)
+    res = subprocess.run(
+        [canal_python(), "-c", CANAL_PYTHON_SCRIPT, str(port), str(expected)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=3600,
+    )
     if res.returncode != 0:
         raise RuntimeError(f"canal-python failed: {res.stderr[-2000:]}")
     rows, seconds = res.stdout.strip().splitlines()[-1].split()  # canal-python prints its own lines too

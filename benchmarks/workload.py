@@ -39,14 +39,57 @@ CREATE TABLE {DATABASE}.{TABLE} (
   note        TEXT CHARACTER SET utf8mb4 NULL
 ) ENGINE=InnoDB
 """
-COLUMNS = ("id", "customer_id", "quantity", "region", "price", "weight", "sku", "title", "currency",
-           "created_at", "updated_at", "ship_date", "status", "note")
+COLUMNS = (
+    "id",
+    "customer_id",
+    "quantity",
+    "region",
+    "price",
+    "weight",
+    "sku",
+    "title",
+    "currency",
+    "created_at",
+    "updated_at",
+    "ship_date",
+    "status",
+    "note",
+)
 STATUSES = ("new", "paid", "shipped", "delivered", "cancelled")
 CURRENCIES = ("USD", "EUR", "JPY", "CNY", "GBP", "CHF", "BRL")
 # Mixed ASCII and multi-byte words (2-, 3- and 4-byte UTF-8) plus a quote, as real titles and notes have.
-WORDS = ("blue", "cotton", "shirt", "large", "Café", "crème", "naïve", "Ørsted", "日本語", "北京", "商品",
-         "🚀", "👍", "O'Brien", "deluxe", "pack", "of", "12", "wireless", "mouse", "Größe", "señor",
-         "steel", "bottle", "organic", "tea", "Привет", "κόσμε", "refill", "gift")
+WORDS = (
+    "blue",
+    "cotton",
+    "shirt",
+    "large",
+    "Café",
+    "crème",
+    "naïve",
+    "Ørsted",
+    "日本語",
+    "北京",
+    "商品",
+    "🚀",
+    "👍",
+    "O'Brien",
+    "deluxe",
+    "pack",
+    "of",
+    "12",
+    "wireless",
+    "mouse",
+    "Größe",
+    "señor",
+    "steel",
+    "bottle",
+    "organic",
+    "tea",
+    "Привет",
+    "κόσμε",
+    "refill",
+    "gift",
+)
 
 # One round = one transaction: INSERT 500 new rows, UPDATE 350 existing rows, DELETE the 150 oldest.
 INSERTS_PER_ROUND = 500

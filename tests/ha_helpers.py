@@ -46,9 +46,14 @@ def make_destination(mariadb: Any, db: str, root: Path) -> tuple[str, str]:
     dest = f"hf_{uuid.uuid4().hex[:8]}"
     mariadb.execute(f"CREATE TABLE `{db}`.t (id INT PRIMARY KEY)")
     journal, position = mariadb.master_status()
-    conf = write_conf(root, mariadb.port, dest, canal__instance__filter__regex=f"{db}\\\\.t",
-                      canal__instance__master__journal__name=journal,
-                      canal__instance__master__position=str(position))
+    conf = write_conf(
+        root,
+        mariadb.port,
+        dest,
+        canal__instance__filter__regex=f"{db}\\\\.t",
+        canal__instance__master__journal__name=journal,
+        canal__instance__master__position=str(position),
+    )
     return dest, conf
 
 
@@ -60,11 +65,16 @@ class ServerProc:
         self.address = f"127.0.0.1:{self.port}"
         self.log_path = log_path
         defines = {
-            "canal.zkServers": zk_hosts, "canal.port": str(self.port), "canal.ip": "127.0.0.1",
-            "canal.register.ip": "127.0.0.1", "canal.auto.scan": "false",
+            "canal.zkServers": zk_hosts,
+            "canal.port": str(self.port),
+            "canal.ip": "127.0.0.1",
+            "canal.register.ip": "127.0.0.1",
+            "canal.auto.scan": "false",
             "canal.instance.global.spring.xml": "classpath:spring/default-instance.xml",
-            "canal.zookeeper.flush.period": "300", "canal.zookeeper.running.delay": str(RUNNING_DELAY_MS),
-            "canal.zookeeper.session.timeout": str(SESSION_TIMEOUT_MS), **extra,
+            "canal.zookeeper.flush.period": "300",
+            "canal.zookeeper.running.delay": str(RUNNING_DELAY_MS),
+            "canal.zookeeper.session.timeout": str(SESSION_TIMEOUT_MS),
+            **extra,
         }
         argv = [PYCANAL, "server", "-c", conf]
         for k, v in defines.items():
@@ -139,8 +149,17 @@ class Received:
 
 
 def connector(zk_hosts: str, dest: str, **kw: Any) -> ClusterConnector:
-    kw = {"so_timeout": 3.0, "retry_interval": 0.05, "max_retry_interval": 0.3, "retry_times": 200,
-          "running_delay": 0.5, "zk_session_timeout": 4.0, "zk_connect_timeout": 10.0, "client_id": 1001, **kw}
+    kw = {
+        "so_timeout": 3.0,
+        "retry_interval": 0.05,
+        "max_retry_interval": 0.3,
+        "retry_times": 200,
+        "running_delay": 0.5,
+        "zk_session_timeout": 4.0,
+        "zk_connect_timeout": 10.0,
+        "client_id": 1001,
+        **kw,
+    }
     return ClusterConnector(zk_hosts, dest, **kw)
 
 
@@ -210,8 +229,11 @@ class ConsumerProc:
     def __init__(self, zk_hosts: str, dest: str, out: Path) -> None:
         self.out = out
         self._err = open(out.with_suffix(".err"), "w")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen([sys.executable, "-c", CONSUMER_CHILD, TESTS_DIR, zk_hosts, dest, str(out)],
-                                     stdout=subprocess.DEVNULL, stderr=self._err)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", CONSUMER_CHILD, TESTS_DIR, zk_hosts, dest, str(out)],
+            stdout=subprocess.DEVNULL,
+            stderr=self._err,
+        )
 
     def rows(self) -> list[tuple[int, float]]:
         if not self.out.exists():
@@ -278,8 +300,11 @@ class Cluster:
         wait_until(lambda: running(self.zk, self.dest) == a.address, 30, f"A to run {self.dest}: {a.log()[-1500:]}")
         b = ServerProc(self.conf, self.zk_hosts, self.root / "b.log")
         self.servers.append(b)
-        wait_until(lambda: b.address in admin.destination_status(self.zk, self.dest).candidates, 30,
-                   f"B to register: {b.log()[-1500:]}")
+        wait_until(
+            lambda: b.address in admin.destination_status(self.zk, self.dest).candidates,
+            30,
+            f"B to register: {b.log()[-1500:]}",
+        )
         self.consumer = Consumer(self.zk_hosts, self.dest)
         self.consumer.start()
         self.writer = Writer(self.mariadb, self.db, interval)

@@ -31,7 +31,5 @@ def wait_for(
         if time.monotonic() >= deadline:
             what = message() if callable(message) else message
             name = getattr(predicate, "__name__", repr(predicate))
-            raise AssertionError(
-                f"timed out after {timeout:g}s waiting for {what or name} (last value {value!r})"
-            )
+            raise AssertionError(f"timed out after {timeout:g}s waiting for {what or name} (last value {value!r})")
         time.sleep(min(interval, max(0.0, deadline - time.monotonic())))

@@ -57,8 +57,9 @@ def rows_of(entries: list[bytes]) -> list[tuple[str, str, str, dict[str, str | N
     return out
 
 
-def drain(server: CanalServerWithEmbedded, ident: ClientIdentity, until: int, batch: int = 100,
-          timeout: float = 20.0) -> list[tuple[str, str, str, dict[str, str | None]]]:
+def drain(
+    server: CanalServerWithEmbedded, ident: ClientIdentity, until: int, batch: int = 100, timeout: float = 20.0
+) -> list[tuple[str, str, str, dict[str, str | None]]]:
     """get + ack until ``until`` rows have arrived (bounded by ``timeout`` seconds in all)."""
     import time
 

@@ -86,16 +86,34 @@ def _sample_changes(sandbox: Any) -> None:
 @click.option("--server-id", type=int, default=None, help="Replica server id (default: derived from the pid).")
 @click.option("--start", "start", metavar="FILE:POS", help="Start at this binlog file and position.")
 @click.option("--start-gtid", metavar="SET", help="Start after this GTID set (MariaDB d-s-n or MySQL uuid:n-m).")
-@click.option("--start-timestamp", type=int, metavar="MS",
-              help="Start at the first transaction at or after this time (epoch milliseconds).")
+@click.option(
+    "--start-timestamp",
+    type=int,
+    metavar="MS",
+    help="Start at the first transaction at or after this time (epoch milliseconds).",
+)
 @click.option("--stop-at-end", is_flag=True, help="Stop at the current end of the binlog instead of following.")
 @click.option("--filter", "table_filter", metavar="REGEX", help="canal table filter, e.g. 'db\\..*,db2.t1'.")
 @click.option("--black-filter", metavar="REGEX", help="canal table black list.")
-@click.option("--sandbox", is_flag=True,
-              help="Start a throwaway MariaDB, write sample changes into it and dump them (no server needed).")
-def dump(host: str, port: int, user: str, password: str, server_id: int | None, start: str | None,
-         start_gtid: str | None, start_timestamp: int | None, stop_at_end: bool, table_filter: str | None,
-         black_filter: str | None, sandbox: bool) -> None:
+@click.option(
+    "--sandbox",
+    is_flag=True,
+    help="Start a throwaway MariaDB, write sample changes into it and dump them (no server needed).",
+)
+def dump(
+    host: str,
+    port: int,
+    user: str,
+    password: str,
+    server_id: int | None,
+    start: str | None,
+    start_gtid: str | None,
+    start_timestamp: int | None,
+    stop_at_end: bool,
+    table_filter: str | None,
+    black_filter: str | None,
+    sandbox: bool,
+) -> None:
     """Print a binlog as canal FlatMessage JSON, one message per line."""
     if sum(bool(x) for x in (start, start_gtid, start_timestamp)) > 1:
         raise click.UsageError("--start, --start-gtid and --start-timestamp exclude each other")
@@ -112,9 +130,20 @@ def dump(host: str, port: int, user: str, password: str, server_id: int | None, 
             _sample_changes(box)
             stop_at_end = True
         emit, count = _json_writer(sys.stdout)
-        with dump_parser(host, port, user, password, emit, server_id=server_id or _default_server_id(),
-                         start=start_at, start_gtid=start_gtid, start_timestamp=start_timestamp or 0,
-                         stop_at_end=stop_at_end, table_filter=table_filter, black_filter=black_filter) as parser:
+        with dump_parser(
+            host,
+            port,
+            user,
+            password,
+            emit,
+            server_id=server_id or _default_server_id(),
+            start=start_at,
+            start_gtid=start_gtid,
+            start_timestamp=start_timestamp or 0,
+            stop_at_end=stop_at_end,
+            table_filter=table_filter,
+            black_filter=black_filter,
+        ) as parser:
             signal.signal(signal.SIGTERM, lambda *_: parser.signal_stop())
             parser.run()
         sys.stdout.flush()
@@ -145,10 +174,22 @@ def _overrides(items: tuple[str, ...]) -> dict[str, str]:
 
 
 @main.command()
-@click.option("-c", "--conf", "conf_dir", default="conf", show_default=True, type=click.Path(file_okay=False),
-              help="canal's conf dir: canal.properties and one folder per destination.")
-@click.option("-D", "defines", multiple=True, metavar="KEY=VALUE",
-              help="Override a canal.properties / instance.properties key (like java -Dkey=value).")
+@click.option(
+    "-c",
+    "--conf",
+    "conf_dir",
+    default="conf",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="canal's conf dir: canal.properties and one folder per destination.",
+)
+@click.option(
+    "-D",
+    "defines",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a canal.properties / instance.properties key (like java -Dkey=value).",
+)
 def server(conf_dir: str, defines: tuple[str, ...]) -> None:
     """Run a canal server on canal-style config (TCP port canal.port, default 11111)."""
     from .server.main import run_server
@@ -163,8 +204,9 @@ def server(conf_dir: str, defines: tuple[str, ...]) -> None:
         sys.exit(1)
 
 
-def _follow(connector: Any, *, as_json: bool, batch_size: int, out: TextIO,
-            stop: Callable[[], bool] = lambda: False) -> None:
+def _follow(
+    connector: Any, *, as_json: bool, batch_size: int, out: TextIO, stop: Callable[[], bool] = lambda: False
+) -> None:
     """Print every change from a connector, as canal's example client does (or FlatMessage JSON lines)."""
     from .client.printer import format_entry
     from .protocol.flat import flat_messages
@@ -193,18 +235,32 @@ def _follow(connector: Any, *, as_json: bool, batch_size: int, out: TextIO,
 @click.option("--user", "-u", default="", help="canal.user of the server (empty: none).")
 @click.option("--password", "-p", default="", envvar="PYCANAL_CANAL_PASSWORD")
 @click.option("--client-id", default=1001, show_default=True, type=int)
-@click.option("--filter", "table_filter", default=None, help="Subscribe with this table filter (replaces the "
-              "instance's, as in canal).")
+@click.option(
+    "--filter",
+    "table_filter",
+    default=None,
+    help="Subscribe with this table filter (replaces the instance's, as in canal).",
+)
 @click.option("--batch-size", default=1000, show_default=True, type=int)
 @click.option("--json", "as_json", is_flag=True, help="Print canal FlatMessage JSON lines instead.")
-def tail(host: str, port: int, destination: str, user: str, password: str, client_id: int, table_filter: str | None,
-         batch_size: int, as_json: bool) -> None:
+def tail(
+    host: str,
+    port: int,
+    destination: str,
+    user: str,
+    password: str,
+    client_id: int,
+    table_filter: str | None,
+    batch_size: int,
+    as_json: bool,
+) -> None:
     """Subscribe to a destination and print its changes until Ctrl-C (get and ack every batch)."""
     from .client.simple import SimpleConnector
 
     try:
-        with SimpleConnector(host, port, destination, username=user, password=password, client_id=client_id,
-                             filter=table_filter) as conn:
+        with SimpleConnector(
+            host, port, destination, username=user, password=password, client_id=client_id, filter=table_filter
+        ) as conn:
             _subscribe_when_running(conn, table_filter)
             _follow(conn, as_json=as_json, batch_size=batch_size, out=sys.stdout)
     except KeyboardInterrupt:
@@ -239,19 +295,28 @@ def _quickstart_conf(root: str, db_port: int, canal_port: int) -> str:
     conf = os.path.join(root, "conf")
     os.makedirs(os.path.join(conf, "example"))
     with open(os.path.join(conf, "canal.properties"), "w") as f:
-        f.write(f"canal.ip = 127.0.0.1\ncanal.port = {canal_port}\ncanal.destinations = example\n"
-                "canal.instance.global.spring.xml = classpath:spring/file-instance.xml\n")
+        f.write(
+            f"canal.ip = 127.0.0.1\ncanal.port = {canal_port}\ncanal.destinations = example\n"
+            "canal.instance.global.spring.xml = classpath:spring/file-instance.xml\n"
+        )
     with open(os.path.join(conf, "example", "instance.properties"), "w") as f:
-        f.write(f"canal.instance.master.address = 127.0.0.1:{db_port}\n"
-                "canal.instance.dbUsername = canal\ncanal.instance.dbPassword = canal\n"
-                "canal.instance.filter.regex = example\\\\..*\n")
+        f.write(
+            f"canal.instance.master.address = 127.0.0.1:{db_port}\n"
+            "canal.instance.dbUsername = canal\ncanal.instance.dbPassword = canal\n"
+            "canal.instance.filter.regex = example\\\\..*\n"
+        )
     return conf
 
 
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print FlatMessage JSON lines instead of canal's layout.")
-@click.option("--duration", type=float, default=None, metavar="SECONDS",
-              help="Stop after this many seconds instead of waiting for Ctrl-C.")
+@click.option(
+    "--duration",
+    type=float,
+    default=None,
+    metavar="SECONDS",
+    help="Stop after this many seconds instead of waiting for Ctrl-C.",
+)
 def quickstart(as_json: bool, duration: float | None) -> None:
     """Everything in one go: a sandbox MariaDB, a pycanal server with destination 'example', sample changes
     written into it and shown as they arrive, then following until Ctrl-C. Cleans up all it started."""
@@ -287,16 +352,24 @@ def quickstart(as_json: bool, duration: float | None) -> None:
         if not ready.wait(60) or not listening:
             raise PycanalError("the pycanal server did not start")
         port = listening[0].port
-        click.echo(f"# MariaDB on 127.0.0.1:{box.port} (user canal/canal), pycanal server on 127.0.0.1:{port}, "
-                   f"destination 'example'; conf in {conf}", err=True)
+        click.echo(
+            f"# MariaDB on 127.0.0.1:{box.port} (user canal/canal), pycanal server on 127.0.0.1:{port}, "
+            f"destination 'example'; conf in {conf}",
+            err=True,
+        )
         with SimpleConnector("127.0.0.1", port, "example") as conn:
             conn.subscribe()
             click.echo("# writing sample changes: inserts, an update, a DDL, a delete", err=True)
             _sample_changes(box)
             deadline = None if duration is None else time.monotonic() + duration
             click.echo("# following; write into the sandbox and watch (Ctrl-C to stop)", err=True)
-            _follow(conn, as_json=as_json, batch_size=1000, out=sys.stdout,
-                    stop=lambda: deadline is not None and time.monotonic() > deadline)
+            _follow(
+                conn,
+                as_json=as_json,
+                batch_size=1000,
+                out=sys.stdout,
+                stop=lambda: deadline is not None and time.monotonic() > deadline,
+            )
     except KeyboardInterrupt:
         pass
     except (PycanalError, OSError) as exc:
@@ -312,8 +385,14 @@ def quickstart(as_json: bool, duration: float | None) -> None:
 
 
 @main.group()
-@click.option("--zk", "zk_servers", required=True, envvar="PYCANAL_ZK", metavar="HOST:PORT[,...]",
-              help="canal.zkServers of the cluster.")
+@click.option(
+    "--zk",
+    "zk_servers",
+    required=True,
+    envvar="PYCANAL_ZK",
+    metavar="HOST:PORT[,...]",
+    help="canal.zkServers of the cluster.",
+)
 @click.pass_context
 def admin(ctx: click.Context, zk_servers: str) -> None:
     """Look at and steer an HA cluster through ZooKeeper (canal's znodes)."""

@@ -30,8 +30,14 @@ Emit = Callable[[dict[str, Any]], None]
 class FlatHandler:
     """Events -> FlatMessages, one per rows event or statement; DDL refreshes the live schema."""
 
-    def __init__(self, parser: MysqlEventParser, converter: FlatMessageConverter, emit: Emit,
-                 schema: LiveSchema, identity: LogIdentity) -> None:
+    def __init__(
+        self,
+        parser: MysqlEventParser,
+        converter: FlatMessageConverter,
+        emit: Emit,
+        schema: LiveSchema,
+        identity: LogIdentity,
+    ) -> None:
         self.parser = parser
         self.converter = converter
         self.emit = emit
@@ -55,8 +61,9 @@ class FlatHandler:
     def _ack(self, ev: Event) -> None:
         h = ev.header
         gtid = str(self.converter.gtid) if self.converter.gtid is not None else None
-        self.last_ack = LogPosition(self.identity, EntryPosition(ev.log_file, h.start_pos, h.server_id,
-                                                                 h.timestamp * 1000, gtid))
+        self.last_ack = LogPosition(
+            self.identity, EntryPosition(ev.log_file, h.start_pos, h.server_id, h.timestamp * 1000, gtid)
+        )
 
     def reset(self) -> None:
         pass
@@ -64,24 +71,48 @@ class FlatHandler:
 
 @contextlib.contextmanager
 def dump_parser(
-    host: str, port: int, user: str, password: str, emit: Emit, *, server_id: int,
-    start: tuple[str | None, int] = (None, 4), start_gtid: str | None = None, start_timestamp: int = 0,
-    stop_at_end: bool = False, table_filter: str | None = None, black_filter: str | None = None,
+    host: str,
+    port: int,
+    user: str,
+    password: str,
+    emit: Emit,
+    *,
+    server_id: int,
+    start: tuple[str | None, int] = (None, 4),
+    start_gtid: str | None = None,
+    start_timestamp: int = 0,
+    stop_at_end: bool = False,
+    table_filter: str | None = None,
+    black_filter: str | None = None,
 ) -> Iterator[MysqlEventParser]:
     """A parser that prints through ``emit``; run it with ``parser.run()``."""
     import pymysql
 
     try:
-        meta_conn = pymysql.connect(host=host, port=port, user=user, password=password, autocommit=True,
-                                    charset="utf8mb4", connect_timeout=10)
+        meta_conn = pymysql.connect(
+            host=host, port=port, user=user, password=password, autocommit=True, charset="utf8mb4", connect_timeout=10
+        )
     except pymysql.err.OperationalError as exc:
         raise PycanalError(f"cannot connect to {host}:{port} as {user}: {exc.args[-1]}") from exc
     with contextlib.closing(meta_conn):
         schema = LiveSchema.from_pymysql(meta_conn)
-        master = Master(host, port, user, password, journal_name=start[0] or "",
-                        position=start[1] if start[0] else 0, timestamp=start_timestamp, gtid=start_gtid or "")
-        config = ParserConfig(master=master, slave_id=server_id, gtid_mode=start_gtid is not None,
-                              stop_at_end=stop_at_end, binlog_formats=("ROW", "MIXED"))
+        master = Master(
+            host,
+            port,
+            user,
+            password,
+            journal_name=start[0] or "",
+            position=start[1] if start[0] else 0,
+            timestamp=start_timestamp,
+            gtid=start_gtid or "",
+        )
+        config = ParserConfig(
+            master=master,
+            slave_id=server_id,
+            gtid_mode=start_gtid is not None,
+            stop_at_end=stop_at_end,
+            binlog_formats=("ROW", "MIXED"),
+        )
         filt = TableFilter(table_filter, black_filter) if (table_filter or black_filter) else None
         gtid = GtidTracker(start_gtid) if start_gtid is not None else None
         parser: MysqlEventParser

@@ -141,9 +141,13 @@ def server_error(errno: int, sqlstate: str, message: str) -> MySQLServerError:
         low = message.lower()
         if "same server_id" in low or "same server id" in low or "same server_uuid" in low:
             cls = DuplicateServerIdError
-        elif "purged" in low or "could not find first log file" in low or "could not find gtid" in low or (
-            "could not open log file" in low
-        ) or "binary log index" in low:
+        elif (
+            "purged" in low
+            or "could not find first log file" in low
+            or "could not find gtid" in low
+            or ("could not open log file" in low)
+            or "binary log index" in low
+        ):
             cls = BinlogPurgedError
     return cls(errno, sqlstate, message)
 

@@ -75,9 +75,7 @@ class GtidTracker:
     def __init__(self, start: str = "") -> None:
         self.maria = is_maria_gtid_set(start) if start else None
         self._maria: dict[int, tuple[int, int]] = parse_maria_gtid_set(start) if self.maria else {}
-        self._mysql: dict[str, list[tuple[int, int]]] = (
-            parse_mysql_gtid_set(start) if start and not self.maria else {}
-        )
+        self._mysql: dict[str, list[tuple[int, int]]] = parse_mysql_gtid_set(start) if start and not self.maria else {}
         self.current = ""  # the GTID of the transaction being read
 
     def add(self, ev: GtidEvent | MariaGtidEvent) -> None:

@@ -35,8 +35,13 @@ def _master(cfg: InstanceConfig, standby: bool = False) -> Master | None:
     if src is None or src.address is None:
         return None
     return Master(
-        host=src.address.host, port=src.address.port, user=cfg.db_username, password=cfg.db_password,
-        journal_name=src.journal_name or "", position=src.position or 0, timestamp=src.timestamp or 0,
+        host=src.address.host,
+        port=src.address.port,
+        user=cfg.db_username,
+        password=cfg.db_password,
+        journal_name=src.journal_name or "",
+        position=src.position or 0,
+        timestamp=src.timestamp or 0,
         gtid=src.gtid or "",
     )
 
@@ -72,8 +77,15 @@ class LiveQuery:
                 try:
                     if self._conn is None:
                         m = self._master()
-                        self._conn = pymysql.connect(host=m.host, port=m.port, user=m.user, password=m.password,
-                                                     autocommit=True, charset="utf8mb4", connect_timeout=10)
+                        self._conn = pymysql.connect(
+                            host=m.host,
+                            port=m.port,
+                            user=m.user,
+                            password=m.password,
+                            autocommit=True,
+                            charset="utf8mb4",
+                            connect_timeout=10,
+                        )
                     with self._conn.cursor() as cur:
                         cur.execute(sql, tuple(args) or None)
                         return list(cur.fetchall())
@@ -109,18 +121,26 @@ class CanalInstance:
         self.meta_manager = meta_manager or self._default_meta()
         f = config.filter
         self._white = f.regex
-        self.sink = EntryEventSink(self.store, LogIdentity(master.host, master.port),
-                                   filter_transaction_entry=f.transaction_entry)
+        self.sink = EntryEventSink(
+            self.store, LogIdentity(master.host, master.port), filter_transaction_entry=f.transaction_entry
+        )
         det = config.detecting
         self.parser_config = ParserConfig(
-            master=master, standby=_master(config, standby=True), slave_id=config.slave_id,
-            gtid_mode=config.gtid_on, transaction_size=config.transaction_size,
-            fallback_seconds=config.fallback_interval_s, detecting_enable=det.enable,
-            detecting_sql=det.sql or "select 1", detecting_interval=float(det.interval_s),
-            detecting_retry_threshold=det.retry_threshold, heartbeat_ha_enable=det.heartbeat_ha_enable,
+            master=master,
+            standby=_master(config, standby=True),
+            slave_id=config.slave_id,
+            gtid_mode=config.gtid_on,
+            transaction_size=config.transaction_size,
+            fallback_seconds=config.fallback_interval_s,
+            detecting_enable=det.enable,
+            detecting_sql=det.sql or "select 1",
+            detecting_interval=float(det.interval_s),
+            detecting_retry_threshold=det.retry_threshold,
+            heartbeat_ha_enable=det.heartbeat_ha_enable,
             binlog_formats=config.binlog_formats or ("ROW", "STATEMENT", "MIXED"),
             binlog_images=config.binlog_images or ("FULL", "MINIMAL", "NOBLOB"),
-            converter_options=self._converter_options(f.regex), filter_table_error=f.table_error,
+            converter_options=self._converter_options(f.regex),
+            filter_table_error=f.table_error,
         )
         self.parser: MysqlEventParser | None = None
         self.history: Any = None
@@ -143,8 +163,11 @@ class CanalInstance:
         f = self.config.filter
         return {
             "table_filter": TableFilter(white, f.black_regex),
-            "field_filter": f.field, "field_black_filter": f.black_field,
-            "filter_query_dml": f.query_dml, "filter_query_dcl": f.query_dcl, "filter_query_ddl": f.query_ddl,
+            "field_filter": f.field,
+            "field_black_filter": f.black_field,
+            "filter_query_dml": f.query_dml,
+            "filter_query_dcl": f.query_dcl,
+            "filter_query_ddl": f.query_ddl,
             "filter_rows": f.rows,
         }
 
@@ -159,8 +182,7 @@ class CanalInstance:
     def subscribe_change(self, identity: ClientIdentity) -> None:
         """A subscriber's non-empty filter replaces the instance's white list, as in canal."""
         if identity.filter and identity.filter != self._white:
-            log.warning("%s: table filter changed by %s to %r", self.destination, identity.client_id,
-                        identity.filter)
+            log.warning("%s: table filter changed by %s to %r", self.destination, identity.client_id, identity.filter)
             self._white = identity.filter
             opts = self._converter_options(identity.filter)
             self.parser_config.converter_options = opts
@@ -180,8 +202,10 @@ class CanalInstance:
 
             f = cfg.filter
             self.history = SchemaHistory(
-                self._history_store(), destination=self.destination,
-                query=self._query, table_filter=TableFilter(f.regex, f.black_regex),
+                self._history_store(),
+                destination=self.destination,
+                query=self._query,
+                table_filter=TableFilter(f.regex, f.black_regex),
                 snapshot_interval_hours=cfg.tsdb.snapshot_interval_h,
                 snapshot_expire_hours=cfg.tsdb.snapshot_expire_h,
             )
@@ -215,10 +239,17 @@ class CanalInstance:
             return SqliteStore.for_instance(self.config.data_dir, self.destination)
         m = re.fullmatch(r"jdbc:(?:mysql|mariadb)://([^/:?]+)(?::(\d+))?/([^?;]+).*", url)
         if m is None:
-            raise ConfigError(f"{self.config.source}: canal.instance.tsdb.url {url!r} is neither jdbc:h2 nor "
-                              "jdbc:mysql://host:port/database")
-        return MySQLStore.from_params(host=m.group(1), port=int(m.group(2) or 3306), user=tsdb.db_username,
-                                      password=tsdb.db_password, database=m.group(3))
+            raise ConfigError(
+                f"{self.config.source}: canal.instance.tsdb.url {url!r} is neither jdbc:h2 nor "
+                "jdbc:mysql://host:port/database"
+            )
+        return MySQLStore.from_params(
+            host=m.group(1),
+            port=int(m.group(2) or 3306),
+            user=tsdb.db_username,
+            password=tsdb.db_password,
+            database=m.group(3),
+        )
 
     def _on_dump_start(self, start: DumpStart) -> None:
         """Put the schema history back where the dump starts (canal's TSDB rollback)."""
@@ -238,8 +269,14 @@ class CanalInstance:
                     self.subscribe_change(ident)  # the stored subscriber filters come back first
             self._query = LiveQuery(lambda: self.parser.running_master if self.parser else self.master)
             resolver, on_ddl = self._schema_source()
-            self.parser = MysqlEventParser(self.destination, self.parser_config, self.sink.put, self._cursor,
-                                           schema_resolver=resolver, on_ddl=on_ddl)
+            self.parser = MysqlEventParser(
+                self.destination,
+                self.parser_config,
+                self.sink.put,
+                self._cursor,
+                schema_resolver=resolver,
+                on_ddl=on_ddl,
+            )
             self.parser.on_identity = self.sink.set_identity
             self.parser.on_start = self._on_dump_start
             self.parser.start()

@@ -50,9 +50,12 @@ class EntryPosition:
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> EntryPosition:
         return cls(
-            journal_name=d.get("journalName"), position=_opt_int(d.get("position")),
-            server_id=_opt_int(d.get("serverId")), timestamp=_opt_int(d.get("timestamp")),
-            gtid=d.get("gtid"), included=bool(d.get("included", False)),
+            journal_name=d.get("journalName"),
+            position=_opt_int(d.get("position")),
+            server_id=_opt_int(d.get("serverId")),
+            timestamp=_opt_int(d.get("timestamp")),
+            gtid=d.get("gtid"),
+            included=bool(d.get("included", False)),
         )
 
     def key(self) -> tuple[str, int]:

@@ -25,8 +25,7 @@ class EventStoreLike(Protocol):
 
 
 class EntryEventSink:
-    def __init__(self, store: EventStoreLike, identity: LogIdentity, *,
-                 filter_transaction_entry: bool = False) -> None:
+    def __init__(self, store: EventStoreLike, identity: LogIdentity, *, filter_transaction_entry: bool = False) -> None:
         self.store = store
         self.identity = identity
         self.filter_transaction_entry = filter_transaction_entry
@@ -54,10 +53,12 @@ class EntryEventSink:
         ident = self.identity
         events = []
         for e in entries:
-            pos = LogPosition(ident, EntryPosition(e.log_file, e.offset, e.server_id, e.execute_time,
-                                                   e.gtid or None))
-            events.append(StoreEvent.of(e.entry.SerializeToString(), pos, e.entry_type, e.event_type, e.gtid,
-                                        e.execute_time, e.rows))
+            pos = LogPosition(ident, EntryPosition(e.log_file, e.offset, e.server_id, e.execute_time, e.gtid or None))
+            events.append(
+                StoreEvent.of(
+                    e.entry.SerializeToString(), pos, e.entry_type, e.event_type, e.gtid, e.execute_time, e.rows
+                )
+            )
             self.rows += e.rows
         self.entries += len(events)
         self.store.put(events)

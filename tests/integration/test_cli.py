@@ -20,8 +20,9 @@ PYCANAL = os.path.join(os.path.dirname(sys.executable), "pycanal")
 
 
 def test_quickstart_shows_the_sample_changes_and_cleans_up():
-    res = subprocess.run([PYCANAL, "quickstart", "--json", "--duration", "4"], capture_output=True, text=True,
-                         timeout=120)
+    res = subprocess.run(
+        [PYCANAL, "quickstart", "--json", "--duration", "4"], capture_output=True, text=True, timeout=120
+    )
     assert res.returncode == 0, res.stderr
     msgs = [json.loads(line) for line in res.stdout.splitlines() if line.startswith("{")]
     assert [m["type"] for m in msgs] == ["QUERY", "CREATE", "INSERT", "UPDATE", "ALTER", "INSERT", "DELETE"]
@@ -34,15 +35,17 @@ def test_server_and_tail(mariadb, fresh_db, tmp_path):
     mariadb.execute(f"CREATE TABLE `{db}`.t (id INT PRIMARY KEY, v VARCHAR(10))")
     port = free_port()
     conf = write_conf(tmp_path, mariadb.port, canal__instance__filter__regex=f"{db}\\\\..*")
-    server = subprocess.Popen([PYCANAL, "server", "-c", conf, "-D", f"canal.port={port}"],
-                              stderr=subprocess.PIPE, text=True)
+    server = subprocess.Popen(
+        [PYCANAL, "server", "-c", conf, "-D", f"canal.port={port}"], stderr=subprocess.PIPE, text=True
+    )
     tail = None
     try:
         wait_for(lambda: _listening(port), 30, message="the server to listen")
         out = tmp_path / "tail.jsonl"
         with open(out, "w") as f:
-            tail = subprocess.Popen([PYCANAL, "tail", "--port", str(port), "--json"], stdout=f,
-                                    stderr=subprocess.PIPE, text=True)
+            tail = subprocess.Popen(
+                [PYCANAL, "tail", "--port", str(port), "--json"], stdout=f, stderr=subprocess.PIPE, text=True
+            )
             mariadb.execute(f"INSERT INTO `{db}`.t VALUES (1, 'one')", f"UPDATE `{db}`.t SET v = 'uno' WHERE id = 1")
 
             def rows():
@@ -75,6 +78,5 @@ def _listening(port: int) -> bool:
 
 
 def test_server_without_conf_is_a_clear_error(tmp_path):
-    res = subprocess.run([PYCANAL, "server", "-c", str(tmp_path / "nope")], capture_output=True, text=True,
-                         timeout=30)
+    res = subprocess.run([PYCANAL, "server", "-c", str(tmp_path / "nope")], capture_output=True, text=True, timeout=30)
     assert res.returncode == 2 and "canal.properties not found" in res.stderr

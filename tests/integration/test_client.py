@@ -56,8 +56,7 @@ class ServerThread:
 
         def run() -> None:
             try:
-                run_server(self.conf, {**self.overrides, "canal.port": str(self.port)}, ready=on_ready,
-                           stop=self._stop)
+                run_server(self.conf, {**self.overrides, "canal.port": str(self.port)}, ready=on_ready, stop=self._stop)
             except BaseException as exc:
                 self._failure.append(exc)
                 ready.set()
@@ -99,12 +98,18 @@ class Env:
 
 
 def _env(mariadb, db: str, tmp_path, *, password: bool) -> Iterator[Env]:
-    mariadb.execute(f"CREATE TABLE `{db}`.t (id INT PRIMARY KEY, v VARCHAR(20))",
-                    f"CREATE TABLE `{db}`.other (id INT PRIMARY KEY)")
+    mariadb.execute(
+        f"CREATE TABLE `{db}`.t (id INT PRIMARY KEY, v VARCHAR(20))", f"CREATE TABLE `{db}`.other (id INT PRIMARY KEY)"
+    )
     journal, position = mariadb.master_status()
-    conf = write_conf(tmp_path, mariadb.port, DEST, canal__instance__filter__regex=f"{db}\\\\..*",
-                      canal__instance__master__journal__name=journal,
-                      canal__instance__master__position=position)
+    conf = write_conf(
+        tmp_path,
+        mariadb.port,
+        DEST,
+        canal__instance__filter__regex=f"{db}\\\\..*",
+        canal__instance__master__journal__name=journal,
+        canal__instance__master__position=position,
+    )
     overrides = {"canal.instance.memory.batch.mode": "ITEMSIZE", "canal.auto.scan": "false"}
     if password:
         overrides |= {"canal.user": USER, "canal.passwd": password_hash(PASSWORD)}
@@ -135,8 +140,9 @@ def ids(msg: Message) -> list[str]:
 def drain(c: SimpleConnector, n: int, batch: int = 30, timeout: float = 15.0) -> list[str]:
     """get (with ack) until n rows arrived; their ids."""
     got: list[str] = []
-    wait_for(lambda: got.extend(ids(c.get(batch, 200))) or len(got) >= n, timeout,
-             message=lambda: f"{len(got)} of {n} rows")
+    wait_for(
+        lambda: got.extend(ids(c.get(batch, 200))) or len(got) >= n, timeout, message=lambda: f"{len(got)} of {n} rows"
+    )
     return got
 
 
@@ -153,8 +159,9 @@ def test_session_with_password_filter_get_ack(env):
         assert msg.batch_id == 1 and ids(msg) == expected
         assert {r[2] for r in rows_of(msg.raw)} == {"t"}
         kinds = [e.entryType for e in msg.entries]  # the filtered transaction keeps its BEGIN and END
-        assert kinds == [pb.TRANSACTIONBEGIN, pb.TRANSACTIONEND] + [pb.TRANSACTIONBEGIN, pb.ROWDATA,
-                                                                    pb.TRANSACTIONEND] * 4
+        assert (
+            kinds == [pb.TRANSACTIONBEGIN, pb.TRANSACTIONEND] + [pb.TRANSACTIONBEGIN, pb.ROWDATA, pb.TRANSACTIONEND] * 4
+        )
         assert "name[" + env.db + ",t] , eventType : INSERT" in format_entry(msg.entries[3])
         c.ack(msg.batch_id)
         empty = c.get_without_ack(100)  # timeout None goes out as -1: no waiting
@@ -279,8 +286,14 @@ def test_reconnect_gives_up_when_the_server_stays_away(env):
 def test_flat_messages_of_served_entries_equal_the_dump_path(mariadb, fresh_db, tmp_path):
     db = fresh_db
     journal, position = mariadb.master_status()
-    conf = write_conf(tmp_path, mariadb.port, DEST, canal__instance__filter__regex=f"{db}\\\\..*",
-                      canal__instance__master__journal__name=journal, canal__instance__master__position=position)
+    conf = write_conf(
+        tmp_path,
+        mariadb.port,
+        DEST,
+        canal__instance__filter__regex=f"{db}\\\\..*",
+        canal__instance__master__journal__name=journal,
+        canal__instance__master__position=position,
+    )
     mariadb.execute(
         f"CREATE TABLE `{db}`.f (id INT UNSIGNED PRIMARY KEY, name VARCHAR(20), price DECIMAL(8,2), "
         "at DATETIME(3), kind ENUM('a','b'), tags SET('x','y'), data BLOB, n TINYINT UNSIGNED)",
@@ -311,8 +324,18 @@ def test_flat_messages_of_served_entries_equal_the_dump_path(mariadb, fresh_db, 
         wait_for(fetch, 20, message=lambda: f"{len(served)} messages: {[m['type'] for m in served]}")
     finally:
         inst.stop()
-    dumped = list(iter_flat_messages("127.0.0.1", mariadb.port, "canal", "canal", server_id=4711,
-                                     start=(journal, position), stop_at_end=True, table_filter=f"{db}\\..*"))
+    dumped = list(
+        iter_flat_messages(
+            "127.0.0.1",
+            mariadb.port,
+            "canal",
+            "canal",
+            server_id=4711,
+            start=(journal, position),
+            stop_at_end=True,
+            table_filter=f"{db}\\..*",
+        )
+    )
 
     def strip(msgs: list[dict]) -> list[dict]:
         return [{k: v for k, v in m.items() if k not in ("ts", "id")} for m in msgs]

@@ -46,8 +46,12 @@ class ServerThread:
 
     def __init__(self, conf: str, overrides: dict[str, str] | None = None) -> None:
         self.conf = conf
-        self.overrides = {"canal.port": "0", "canal.auto.scan": "false", "canal.instance.memory.batch.mode": "ITEMSIZE",
-                          **(overrides or {})}
+        self.overrides = {
+            "canal.port": "0",
+            "canal.auto.scan": "false",
+            "canal.instance.memory.batch.mode": "ITEMSIZE",
+            **(overrides or {}),
+        }
         self.port = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -97,10 +101,14 @@ class Env:
     def conf(self, name: str) -> str:
         """A conf dir whose instance starts at the binlog end now."""
         journal, position = self.mariadb.master_status()
-        return write_conf(self.tmp_path / name, self.mariadb.port, self.dest,
-                          canal__instance__filter__regex=f"{self.db}\\\\..*",
-                          canal__instance__master__journal__name=journal,
-                          canal__instance__master__position=position)
+        return write_conf(
+            self.tmp_path / name,
+            self.mariadb.port,
+            self.dest,
+            canal__instance__filter__regex=f"{self.db}\\\\..*",
+            canal__instance__master__journal__name=journal,
+            canal__instance__master__position=position,
+        )
 
     def server(self, conf: str, overrides: dict[str, str] | None = None) -> ServerThread:
         s = ServerThread(conf, overrides)
@@ -128,8 +136,16 @@ class Env:
         return parse_client_running(raw)
 
     def connector(self, zk: str | KazooClient | None = None, **kw: object) -> ClusterConnector:
-        kw = {"so_timeout": 5.0, "retry_interval": 0.05, "max_retry_interval": 0.5, "retry_times": 10,
-              "running_delay": 0.2, "zk_session_timeout": 4.0, "zk_connect_timeout": 5.0, **kw}
+        kw = {
+            "so_timeout": 5.0,
+            "retry_interval": 0.05,
+            "max_retry_interval": 0.5,
+            "retry_times": 10,
+            "running_delay": 0.2,
+            "zk_session_timeout": 4.0,
+            "zk_connect_timeout": 5.0,
+            **kw,
+        }
         c = ClusterConnector(zk or self.zookeeper.hosts, self.dest, **kw)  # type: ignore[arg-type]
         self.connectors.append(c)
         return c
@@ -168,8 +184,9 @@ def ids(msg: Message) -> list[str]:
 def collect(c: ClusterConnector, n: int, timeout: float = 15.0) -> list[str]:
     """get (with ack) until n rows arrived; their ids in order."""
     got: list[str] = []
-    wait_for(lambda: got.extend(ids(c.get(30, 200))) or len(got) >= n, timeout,
-             message=lambda: f"{len(got)} of {n} rows")
+    wait_for(
+        lambda: got.extend(ids(c.get(30, 200))) or len(got) >= n, timeout, message=lambda: f"{len(got)} of {n} rows"
+    )
     return got
 
 
@@ -225,10 +242,15 @@ def test_follows_pycanal_server_ha_and_resumes_from_the_zookeeper_cursor(env):
     ports = free_ports(2)
 
     def ha(port: int) -> dict[str, str]:
-        return {"canal.zkServers": env.zookeeper.hosts, "canal.port": str(port), "canal.register.ip": HOST,
-                "canal.instance.global.spring.xml": "classpath:spring/default-instance.xml",
-                "canal.zookeeper.flush.period": "200", "canal.zookeeper.running.delay": "500",
-                "canal.zookeeper.session.timeout": "4000"}
+        return {
+            "canal.zkServers": env.zookeeper.hosts,
+            "canal.port": str(port),
+            "canal.register.ip": HOST,
+            "canal.instance.global.spring.xml": "classpath:spring/default-instance.xml",
+            "canal.zookeeper.flush.period": "200",
+            "canal.zookeeper.running.delay": "500",
+            "canal.zookeeper.session.timeout": "4000",
+        }
 
     a = env.server(conf, ha(ports[0]))
     wait_for(lambda: env.admin.exists(paths.destination_server_running(env.dest)), 10)
@@ -384,8 +406,9 @@ def test_unreachable_servers_are_a_clear_error_after_the_retries(zookeeper, admi
     assert any(f"{HOST}:{port}" in str(info.value) for port in dead[:2])
 
     # a running node naming a dead server
-    admin.create(paths.destination_server_running(dest), ServerRunningData(f"{HOST}:{dead[2]}").to_bytes(),
-                 ephemeral=True)
+    admin.create(
+        paths.destination_server_running(dest), ServerRunningData(f"{HOST}:{dead[2]}").to_bytes(), ephemeral=True
+    )
     started = time.monotonic()
     with pytest.raises(CanalConnectionError, match=f"gave up after 3 attempt.*{HOST}:{dead[2]}"):
         ClusterConnector(zookeeper.hosts, dest, **kw).connect()
@@ -425,9 +448,15 @@ def sessions(zookeeper) -> Iterator[Sessions]:
 
 
 def monitor(zk: KazooClient, dest: str, events: list[str], name: str, delay: float) -> ClientRunningMonitor:
-    return ClientRunningMonitor(zk, dest, 1001, address=f"10.0.0.{name}", delay=delay,
-                                on_active=lambda: events.append(f"{name} active"),
-                                on_inactive=lambda: events.append(f"{name} inactive"))
+    return ClientRunningMonitor(
+        zk,
+        dest,
+        1001,
+        address=f"10.0.0.{name}",
+        delay=delay,
+        on_active=lambda: events.append(f"{name} active"),
+        on_inactive=lambda: events.append(f"{name} inactive"),
+    )
 
 
 def test_monitor_releases_on_active_false_and_recontends_at_once_when_its_node_is_deleted(sessions, admin):

@@ -50,17 +50,24 @@ def _check(ids: list[int], total: int) -> int:
     return len(ids) - len(seen)
 
 
-@pytest.mark.parametrize(("flush_ms", "ack_delay"), [(100, 0.05), (60000, 0.0)],
-                         ids=["kill-between-get-and-ack", "kill-between-ack-and-flush"])
+@pytest.mark.parametrize(
+    ("flush_ms", "ack_delay"),
+    [(100, 0.05), (60000, 0.0)],
+    ids=["kill-between-get-and-ack", "kill-between-ack-and-flush"],
+)
 def test_kill_minus_9_loses_nothing(mariadb, fresh_db, tmp_path, flush_ms, ack_delay):
     db = fresh_db
     mariadb.execute(f"CREATE TABLE `{db}`.c (id INT PRIMARY KEY)")
     # an explicit start (as canal users configure one): with no cursor yet, a run killed before its
     # first flush would otherwise start again at the current end
     journal, position = mariadb.master_status()
-    conf = write_conf(tmp_path, mariadb.port, canal__instance__filter__regex=f"{db}\\\\.c",
-                      canal__instance__master__journal__name=journal,
-                      canal__instance__master__position=str(position))
+    conf = write_conf(
+        tmp_path,
+        mariadb.port,
+        canal__instance__filter__regex=f"{db}\\\\.c",
+        canal__instance__master__journal__name=journal,
+        canal__instance__master__position=str(position),
+    )
     # a long flush period leaves acked cursors only in memory when the kill comes
     with open(os.path.join(conf, "canal.properties"), "a") as f:
         f.write(f"canal.file.flush.period = {flush_ms}\n")
@@ -81,8 +88,9 @@ def test_kill_minus_9_loses_nothing(mariadb, fresh_db, tmp_path, flush_ms, ack_d
     kills = 0
     try:
         while True:
-            proc = subprocess.Popen([sys.executable, RUNNER, conf, out, "--ack-delay", str(ack_delay)],
-                                    stderr=subprocess.DEVNULL)
+            proc = subprocess.Popen(
+                [sys.executable, RUNNER, conf, out, "--ack-delay", str(ack_delay)], stderr=subprocess.DEVNULL
+            )
             try:
                 if w.is_alive() or kills < 3:
                     time.sleep(rng.uniform(0.4, 1.2))

@@ -19,8 +19,8 @@ pytestmark = pytest.mark.integration
 
 def _dump(mariadb, *args: str) -> tuple[int, list[dict], str]:
     res = CliRunner().invoke(
-        main, ["dump", "--host", "127.0.0.1", "--port", str(mariadb.port), "--user", "canal", "--password",
-               "canal", *args],
+        main,
+        ["dump", "--host", "127.0.0.1", "--port", str(mariadb.port), "--user", "canal", "--password", "canal", *args],
     )
     lines = [json.loads(line) for line in res.stdout.splitlines() if line.strip()]
     return res.exit_code, lines, res.stderr
@@ -50,8 +50,13 @@ def test_transactions_across_tables_rotation_and_multirow(mariadb, fresh_db):
     assert code == 0, err
     kinds = [(m["type"], m["table"]) for m in msgs]
     assert kinds == [
-        ("CREATE", "a"), ("CREATE", "b"), ("INSERT", "a"), ("INSERT", "b"), ("UPDATE", "a"),
-        ("DELETE", "a"), ("INSERT", "b"),
+        ("CREATE", "a"),
+        ("CREATE", "b"),
+        ("INSERT", "a"),
+        ("INSERT", "b"),
+        ("UPDATE", "a"),
+        ("DELETE", "a"),
+        ("INSERT", "b"),
     ]
     ins_a = msgs[2]
     assert ins_a["data"] == [{"id": "1", "v": "x"}, {"id": "2", "v": "y"}, {"id": "3", "v": "z"}]
@@ -74,8 +79,7 @@ def test_stream_positions_follow_rotation(mariadb, fresh_db):
     mariadb.execute(f"INSERT INTO `{db}`.t VALUES (1)", "FLUSH BINARY LOGS", f"INSERT INTO `{db}`.t VALUES (2)")
     f1, p1 = mariadb.master_status()
     assert f1 != f0
-    stream = BinlogStream("127.0.0.1", mariadb.port, "canal", "canal", 4242, log_file=f0, log_pos=p0,
-                          stop_at_end=True)
+    stream = BinlogStream("127.0.0.1", mariadb.port, "canal", "canal", 4242, log_file=f0, log_pos=p0, stop_at_end=True)
     seen = []
     with stream:
         for ev in stream:
@@ -93,8 +97,18 @@ def test_start_from_gtid(mariadb, fresh_db):
     mariadb.execute(f"INSERT INTO `{db}`.g VALUES (1)")
     gtid = str(mariadb.execute("SELECT @@gtid_binlog_pos")[0][0])
     mariadb.execute(f"INSERT INTO `{db}`.g VALUES (2)", f"INSERT INTO `{db}`.g VALUES (3)")
-    msgs = list(iter_flat_messages("127.0.0.1", mariadb.port, "canal", "canal", server_id=4243,
-                                   start_gtid=gtid, stop_at_end=True, table_filter=f"{db}\\.g"))
+    msgs = list(
+        iter_flat_messages(
+            "127.0.0.1",
+            mariadb.port,
+            "canal",
+            "canal",
+            server_id=4243,
+            start_gtid=gtid,
+            stop_at_end=True,
+            table_filter=f"{db}\\.g",
+        )
+    )
     assert [m["data"][0]["id"] for m in msgs] == ["2", "3"]
     last = str(mariadb.execute("SELECT @@gtid_binlog_pos")[0][0])
     assert msgs[-1]["gtid"] == last  # the executed set, as canal's header gtid in GTID mode
@@ -103,8 +117,9 @@ def test_start_from_gtid(mariadb, fresh_db):
 def test_gtid_events_carry_domain_server_sequence(mariadb, fresh_db):
     f, p = mariadb.master_status()
     mariadb.execute(f"CREATE TABLE `{fresh_db}`.x (id INT)")
-    with BinlogStream("127.0.0.1", mariadb.port, "canal", "canal", 4244, log_file=f, log_pos=p,
-                      stop_at_end=True) as stream:
+    with BinlogStream(
+        "127.0.0.1", mariadb.port, "canal", "canal", 4244, log_file=f, log_pos=p, stop_at_end=True
+    ) as stream:
         gtids = [ev for ev in stream if isinstance(ev, MariaGtidEvent)]
     assert gtids and gtids[-1].gtid == str(mariadb.execute("SELECT @@gtid_binlog_pos")[0][0])
     assert gtids[-1].standalone  # a DDL: no BEGIN
@@ -114,8 +129,9 @@ def test_follow_mode_receives_heartbeats_when_idle(mariadb):
     from pycanal.binlog.events import HeartbeatEvent
 
     f, p = mariadb.master_status()
-    stream = BinlogStream("127.0.0.1", mariadb.port, "canal", "canal", 4246, log_file=f, log_pos=p,
-                          heartbeat_period=0.2)
+    stream = BinlogStream(
+        "127.0.0.1", mariadb.port, "canal", "canal", 4246, log_file=f, log_pos=p, heartbeat_period=0.2
+    )
     with stream:
         for ev in stream:
             if isinstance(ev, HeartbeatEvent):
@@ -139,18 +155,24 @@ def test_purged_binlog_is_one_clear_line(mariadb):
 def test_filter_excludes_other_tables_and_black_list(mariadb, fresh_db):
     db = fresh_db
     start = _start(mariadb)
-    mariadb.execute(f"CREATE TABLE `{db}`.keep1 (id INT)", f"CREATE TABLE `{db}`.skip1 (id INT)",
-                    f"INSERT INTO `{db}`.keep1 VALUES (1)", f"INSERT INTO `{db}`.skip1 VALUES (1)")
-    code, msgs, _ = _dump(mariadb, "--start", start, "--stop-at-end", "--filter", f"{db}\\..*",
-                          "--black-filter", f"{db}\\.skip.*")
+    mariadb.execute(
+        f"CREATE TABLE `{db}`.keep1 (id INT)",
+        f"CREATE TABLE `{db}`.skip1 (id INT)",
+        f"INSERT INTO `{db}`.keep1 VALUES (1)",
+        f"INSERT INTO `{db}`.skip1 VALUES (1)",
+    )
+    code, msgs, _ = _dump(
+        mariadb, "--start", start, "--stop-at-end", "--filter", f"{db}\\..*", "--black-filter", f"{db}\\.skip.*"
+    )
     assert code == 0
     assert {m["table"] for m in msgs} == {"keep1"}
 
 
 def test_rotate_event_first_then_events(mariadb):
     f, p = mariadb.master_status()
-    with BinlogStream("127.0.0.1", mariadb.port, "canal", "canal", 4245, log_file=f, log_pos=p,
-                      stop_at_end=True) as stream:
+    with BinlogStream(
+        "127.0.0.1", mariadb.port, "canal", "canal", 4245, log_file=f, log_pos=p, stop_at_end=True
+    ) as stream:
         first = next(iter(stream))
     assert isinstance(first, RotateEvent) and first.artificial and first.next_file == f
 

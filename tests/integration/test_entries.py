@@ -30,8 +30,9 @@ def _kinds(entries: list[ParsedEntry]) -> list[str]:
 
 def test_transaction_entries_and_columns(mariadb, fresh_db):
     db = fresh_db
-    mariadb.execute(f"CREATE TABLE `{db}`.u (id INT UNSIGNED PRIMARY KEY, name VARCHAR(20), "
-                    "score DECIMAL(6,2), note TEXT)")
+    mariadb.execute(
+        f"CREATE TABLE `{db}`.u (id INT UNSIGNED PRIMARY KEY, name VARCHAR(20), score DECIMAL(6,2), note TEXT)"
+    )
     start = mariadb.master_status()
     with mariadb.connect() as conn, conn.cursor() as cur:
         cur.execute("BEGIN")
@@ -56,8 +57,9 @@ def test_transaction_entries_and_columns(mariadb, fresh_db):
     assert rc.eventType == pb.INSERT and rc.HasField("isDdl") and not rc.isDdl and rc.tableId > 0
     first = rc.rowDatas[0]
     assert not first.beforeColumns
-    cols = [(c.index, c.name, c.isKey, c.updated, c.isNull, c.value, c.sqlType, c.mysqlType)
-            for c in first.afterColumns]
+    cols = [
+        (c.index, c.name, c.isKey, c.updated, c.isNull, c.value, c.sqlType, c.mysqlType) for c in first.afterColumns
+    ]
     assert cols == [
         (0, "id", True, True, False, "4294967295", -5, "int(10) unsigned"),  # bumped: past INT's range
         (1, "name", False, True, False, "a", 12, "varchar(20)"),
@@ -70,7 +72,11 @@ def test_transaction_entries_and_columns(mariadb, fresh_db):
     rd = urc.rowDatas[0]
     assert [c.value for c in rd.beforeColumns] == ["2", "b", "", "x"]
     assert [(c.name, c.updated) for c in rd.afterColumns] == [
-        ("id", False), ("name", True), ("score", False), ("note", False)]
+        ("id", False),
+        ("name", True),
+        ("score", False),
+        ("note", False),
+    ]
     assert all(not c.updated for c in rd.beforeColumns)
     drc = pb.RowChange.FromString(dele.entry.storeValue)
     assert [c.value for c in drc.rowDatas[0].beforeColumns][:2] == ["4294967295", "a"]
@@ -80,12 +86,20 @@ def test_transaction_entries_and_columns(mariadb, fresh_db):
 def test_ddl_entries_filters_and_schema_listener(mariadb, fresh_db):
     db = fresh_db
     start = mariadb.master_status()
-    mariadb.execute(f"CREATE TABLE `{db}`.keep (id INT)", f"CREATE TABLE `{db}`.skip (id INT)",
-                    f"ALTER TABLE `{db}`.keep ADD COLUMN v INT", f"TRUNCATE TABLE `{db}`.keep",
-                    f"CREATE INDEX ix ON `{db}`.keep (v)", f"RENAME TABLE `{db}`.skip TO `{db}`.skip2")
+    mariadb.execute(
+        f"CREATE TABLE `{db}`.keep (id INT)",
+        f"CREATE TABLE `{db}`.skip (id INT)",
+        f"ALTER TABLE `{db}`.keep ADD COLUMN v INT",
+        f"TRUNCATE TABLE `{db}`.keep",
+        f"CREATE INDEX ix ON `{db}`.keep (v)",
+        f"RENAME TABLE `{db}`.skip TO `{db}`.skip2",
+    )
     seen = []
-    entries = convert(events_from_files(mariadb, start), table_filter=TableFilter(f"{db}\\.keep"),
-                      on_ddl=lambda ev, res: seen.append((res.type, res.table)))
+    entries = convert(
+        events_from_files(mariadb, start),
+        table_filter=TableFilter(f"{db}\\.keep"),
+        on_ddl=lambda ev, res: seen.append((res.type, res.table)),
+    )
     assert _kinds(entries) == ["CREATE", "ALTER", "TRUNCATE", "CINDEX"]
     rc = pb.RowChange.FromString(entries[1].entry.storeValue)
     assert rc.isDdl and rc.sql.startswith("ALTER TABLE") and rc.eventType == pb.ALTER
@@ -95,8 +109,12 @@ def test_ddl_entries_filters_and_schema_listener(mariadb, fresh_db):
     assert ("CREATE", "keep") in seen and ("CREATE", "skip") not in seen
     # filter.query.ddl drops the entries but still tells the schema history
     seen.clear()
-    dropped = convert(events_from_files(mariadb, start), table_filter=TableFilter(f"{db}\\.keep"),
-                      filter_query_ddl=True, on_ddl=lambda ev, res: seen.append(res.type))
+    dropped = convert(
+        events_from_files(mariadb, start),
+        table_filter=TableFilter(f"{db}\\.keep"),
+        filter_query_ddl=True,
+        on_ddl=lambda ev, res: seen.append(res.type),
+    )
     assert dropped == [] and seen == ["CREATE", "ALTER", "TRUNCATE", "CINDEX"]
 
 
@@ -156,8 +174,13 @@ def test_xa_transaction(mariadb, fresh_db):
     mariadb.execute(f"CREATE TABLE `{db}`.x (id INT)")
     start = mariadb.master_status()
     with mariadb.connect() as conn, conn.cursor() as cur:
-        for q in ("XA START 'x1'", f"INSERT INTO `{db}`.x VALUES (1)", "XA END 'x1'", "XA PREPARE 'x1'",
-                  "XA COMMIT 'x1'"):
+        for q in (
+            "XA START 'x1'",
+            f"INSERT INTO `{db}`.x VALUES (1)",
+            "XA END 'x1'",
+            "XA PREPARE 'x1'",
+            "XA COMMIT 'x1'",
+        ):
             cur.execute(q)
     events = events_from_files(mariadb, start)
     assert any(ev.type_name == "XA_PREPARE" for ev in events)  # decoded, not skipped
@@ -172,8 +195,12 @@ def test_xa_transaction(mariadb, fresh_db):
 def test_query_dml_and_dcl_filters(mariadb_factory):
     box = mariadb_factory(binlog_format="MIXED", annotate_rows=True)
     start = box.master_status()
-    box.execute("CREATE DATABASE q", "CREATE TABLE q.t (id INT)", "INSERT INTO q.t VALUES (1)",
-                "GRANT SELECT ON q.* TO 'canal'@'%'")
+    box.execute(
+        "CREATE DATABASE q",
+        "CREATE TABLE q.t (id INT)",
+        "INSERT INTO q.t VALUES (1)",
+        "GRANT SELECT ON q.* TO 'canal'@'%'",
+    )
     events = events_from_files(box, start, resolver=False)
     kinds = _kinds(convert(events))
     assert "QUERY" in kinds and "INSERT" in kinds  # CREATE DATABASE / GRANT are QUERY; the INSERT statement too

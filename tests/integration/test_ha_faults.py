@@ -97,8 +97,11 @@ def test_suspended_server_is_fenced_after_it_resumes(mariadb, fresh_db, zk_ensem
             old.signal(signal.SIGCONT)
         resumed = time.time()
         # the old server's session expired while it was stopped: it comes back as a standby candidate
-        wait_until(lambda: old_addr in admin.destination_status(c.zk, c.dest).candidates, 20,
-                   f"the old server to register again: {old.log()[-1500:]}")
+        wait_until(
+            lambda: old_addr in admin.destination_status(c.zk, c.dest).candidates,
+            20,
+            f"the old server to register again: {old.log()[-1500:]}",
+        )
         result = c.finish(t0, new_addr)
         assert old.alive()
         status = admin.destination_status(c.zk, c.dest)
@@ -126,8 +129,11 @@ def test_zookeeper_faults_lose_nothing(fault, mariadb, fresh_db, zk_ensemble, tm
         if fault == "leader kill":
             leader = wait_until(zk_ensemble.leader, 10, "a leader")
             leader.kill()
-            wait_until(lambda: any(n.mode(timeout=0.5) == "leader" for n in zk_ensemble.nodes if n is not leader),
-                       30, "a new leader")
+            wait_until(
+                lambda: any(n.mode(timeout=0.5) == "leader" for n in zk_ensemble.nodes if n is not leader),
+                30,
+                "a new leader",
+            )
         else:
             zk_ensemble.restart_all()
         holder = wait_until(lambda: running(c.zk, c.dest), 30, "a server to run the destination")
@@ -167,8 +173,11 @@ def test_kill_minus_9_of_the_active_client(mariadb, fresh_db, zk_ensemble, tmp_p
             mark = c.writer.committed
             wait_until(lambda: c.writer.committed >= mark + 30, 10, "more rows written")
             committed = c.writer.stop()
-            wait_until(lambda: {i for i, _ in first.rows() + second.rows()} >= set(range(committed)), 30,
-                       "all rows across both consumers")
+            wait_until(
+                lambda: {i for i, _ in first.rows() + second.rows()} >= set(range(committed)),
+                30,
+                "all rows across both consumers",
+            )
             repeats = check_delivery([i for i, _ in first.rows()] + [i for i, _ in second.rows()], committed)
             # the standby starts at or before the first row the killed one did not ack
             assert second.rows()[0][0] <= max(i for i, _ in first.rows()) + 1

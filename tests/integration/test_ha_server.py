@@ -72,18 +72,28 @@ def setup_destination(mariadb, db: str, tmp_path) -> tuple[str, str]:
     dest = f"ha_{uuid.uuid4().hex[:8]}"
     mariadb.execute(f"CREATE TABLE `{db}`.t (id INT PRIMARY KEY)")
     journal, position = mariadb.master_status()
-    conf = write_conf(tmp_path, mariadb.port, dest, canal__instance__filter__regex=f"{db}\\\\.t",
-                      canal__instance__master__journal__name=journal,
-                      canal__instance__master__position=str(position))
+    conf = write_conf(
+        tmp_path,
+        mariadb.port,
+        dest,
+        canal__instance__filter__regex=f"{db}\\\\.t",
+        canal__instance__master__journal__name=journal,
+        canal__instance__master__position=str(position),
+    )
     return dest, conf
 
 
 def ha_overrides(hosts: str, port: int, **extra: str) -> dict[str, str]:
     return {
-        "canal.zkServers": hosts, "canal.port": str(port), "canal.register.ip": "127.0.0.1",
+        "canal.zkServers": hosts,
+        "canal.port": str(port),
+        "canal.register.ip": "127.0.0.1",
         "canal.instance.global.spring.xml": "classpath:spring/default-instance.xml",
-        "canal.zookeeper.flush.period": "300", "canal.zookeeper.running.delay": str(int(DELAY_S * 1000)),
-        "canal.zookeeper.session.timeout": "4000", "canal.auto.scan": "false", **extra,
+        "canal.zookeeper.flush.period": "300",
+        "canal.zookeeper.running.delay": str(int(DELAY_S * 1000)),
+        "canal.zookeeper.session.timeout": "4000",
+        "canal.auto.scan": "false",
+        **extra,
     }
 
 
@@ -124,8 +134,9 @@ def test_one_server_runs_it_the_other_takes_over_from_the_zk_cursor(mariadb, fre
             # exactly one runs it: canal's running node names A, B only watches
             assert running_bytes(zk, dest) == b'{"active":true,"address":"127.0.0.1:%d"}' % pa
             assert not b.embedded.is_start(dest) and not b.instances
-            assert sorted(zk.get_children(paths.CANAL_CLUSTER_ROOT_NODE)) >= sorted([f"127.0.0.1:{pa}",
-                                                                                    f"127.0.0.1:{pb}"])
+            assert sorted(zk.get_children(paths.CANAL_CLUSTER_ROOT_NODE)) >= sorted(
+                [f"127.0.0.1:{pa}", f"127.0.0.1:{pb}"]
+            )
             with pytest.raises(InstanceNotStarted, match="should start first"):
                 b.embedded.subscribe(ident)
 
@@ -134,8 +145,11 @@ def test_one_server_runs_it_the_other_takes_over_from_the_zk_cursor(mariadb, fre
             insert(mariadb, fresh_db, range(1, 5))
             assert ids_of(drain(a.embedded, ident, 4)) == [1, 2, 3, 4]
             cursor = a.instances[dest].meta_manager.get_cursor(ident)
-            raw = wait_for(lambda: zk_cursor(zk, dest) == cursor.dumps(with_type=True).encode() and zk_cursor(zk, dest),
-                           5, message="A's cursor flushed to ZooKeeper")
+            raw = wait_for(
+                lambda: zk_cursor(zk, dest) == cursor.dumps(with_type=True).encode() and zk_cursor(zk, dest),
+                5,
+                message="A's cursor flushed to ZooKeeper",
+            )
             assert CURSOR_JSON.fullmatch(raw), raw  # canal's bytes: @type first, alphabetical, `postion`
             assert LogPosition.loads(raw) == cursor
 
@@ -232,25 +246,42 @@ def test_kill_minus_9_of_the_owner(mariadb, fresh_db, zookeeper, tmp_path):
     out = str(tmp_path / "a.txt")
     err = open(tmp_path / "a.err", "w")  # noqa: SIM115
     proc = subprocess.Popen(
-        [sys.executable, "-c", CHILD, TESTS_DIR, conf, dest, out,
-         json.dumps(ha_overrides(zookeeper.hosts, pa, **{"canal.zookeeper.flush.period": "1000"}))],
-        stderr=err, stdout=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-c",
+            CHILD,
+            TESTS_DIR,
+            conf,
+            dest,
+            out,
+            json.dumps(ha_overrides(zookeeper.hosts, pa, **{"canal.zookeeper.flush.period": "1000"})),
+        ],
+        stderr=err,
+        stdout=subprocess.DEVNULL,
     )
     b = CanalController(conf, overrides=ha_overrides(zookeeper.hosts, pb), environ={})
     ident = ClientIdentity(dest, 1001)
     with kazoo(zookeeper.hosts) as zk:
         try:
-            wait_for(lambda: os.path.exists(out) and "START" in Path(out).read_text(), 30,
-                     message=lambda: f"the child to run {dest}: {(tmp_path / 'a.err').read_text()[-2000:]}")
+            wait_for(
+                lambda: os.path.exists(out) and "START" in Path(out).read_text(),
+                30,
+                message=lambda: f"the child to run {dest}: {(tmp_path / 'a.err').read_text()[-2000:]}",
+            )
             b.start()
             wait_for(lambda: zk.exists(paths.destination_cluster_node(dest, f"127.0.0.1:{pb}")), 10)
             assert running_bytes(zk, dest) == b'{"active":true,"address":"127.0.0.1:%d"}' % pa
             insert(mariadb, fresh_db, range(1, 6))
             wait_for(lambda: len(_received(out)) == 5 and _received(out)[-1][1] is not None, 15)
             fifth = _received(out)[-1][1]
-            wait_for(lambda: (c := zk_cursor(zk, dest)) is not None
-                     and (LogPosition.loads(c).position.journal_name, LogPosition.loads(c).position.position) == fifth,
-                     10, message="the cursor of row 5 flushed")
+            wait_for(
+                lambda: (
+                    (c := zk_cursor(zk, dest)) is not None
+                    and (LogPosition.loads(c).position.journal_name, LogPosition.loads(c).position.position) == fifth
+                ),
+                10,
+                message="the cursor of row 5 flushed",
+            )
             insert(mariadb, fresh_db, range(6, 11))
             wait_for(lambda: len(_received(out)) == 10, 15)
             proc.send_signal(signal.SIGKILL)  # at once: rows 6-10 are acked, their cursor most likely not flushed
@@ -353,8 +384,9 @@ def test_move_and_release_honour_the_preferred_server(zookeeper):
         mons = {}
         for ha in servers:
             name = ha.address.rsplit(":", 1)[1]
-            mons[name] = ha.add(dest, lambda n=name: events.append((n, "enter")),
-                                lambda graceful, n=name: events.append((n, "exit")))
+            mons[name] = ha.add(
+                dest, lambda n=name: events.append((n, "enter")), lambda graceful, n=name: events.append((n, "exit"))
+            )
             if name == "s1":
                 wait_for(mons["s1"].is_active, 10)
         with kazoo(zookeeper.hosts) as zk:
@@ -370,8 +402,9 @@ def test_move_and_release_honour_the_preferred_server(zookeeper):
             wait_for(lambda: len(events) == 3, 5)  # the node is taken just before on_enter runs
             assert events == [("s1", "enter"), ("s1", "exit"), ("s3", "enter")]
             text = admin.admin_show(zookeeper.hosts, dest)
-            assert text.splitlines()[1] == (f"destination {dest}: running on 127.0.0.1:s3 (candidates: "
-                                            "127.0.0.1:s1, 127.0.0.1:s2, 127.0.0.1:s3)")
+            assert text.splitlines()[1] == (
+                f"destination {dest}: running on 127.0.0.1:s3 (candidates: 127.0.0.1:s1, 127.0.0.1:s2, 127.0.0.1:s3)"
+            )
             shown = json.loads(admin.admin_show(zookeeper.hosts, dest, as_json=True))
             assert shown["destinations"][0]["running"] == {"active": True, "address": "127.0.0.1:s3"}
             assert "127.0.0.1:s1" in shown["servers"]
@@ -408,8 +441,11 @@ def test_connection_drop_fences_then_resumes_and_expiry_retakes(zookeeper):
         for ha in (one, two):
             ha.start()
             name = ha.address.rsplit(":", 1)[1]
-            mon = ha.add(dest, lambda n=name: events.append((n, "enter", True)),
-                         lambda graceful, n=name: events.append((n, "exit", graceful)))
+            mon = ha.add(
+                dest,
+                lambda n=name: events.append((n, "enter", True)),
+                lambda graceful, n=name: events.append((n, "exit", graceful)),
+            )
             if name == "one":
                 wait_for(mon.is_active, 10)
         holder = one.get(dest)
@@ -484,8 +520,15 @@ def test_zookeeper_unreachable_at_start_then_up(mariadb, fresh_db, tmp_path, cap
 
     def serve() -> None:
         try:
-            result.append(run_server(conf, ha_overrides(f"127.0.0.1:{zk_port}", tcp_port, **{"canal.ip": "127.0.0.1"}),
-                                     ready=lambda s: ready.set(), environ={}, stop=stop))
+            result.append(
+                run_server(
+                    conf,
+                    ha_overrides(f"127.0.0.1:{zk_port}", tcp_port, **{"canal.ip": "127.0.0.1"}),
+                    ready=lambda s: ready.set(),
+                    environ={},
+                    stop=stop,
+                )
+            )
         except BaseException as exc:  # reported by the assertions below
             result.append(exc)
             ready.set()
@@ -505,8 +548,11 @@ def test_zookeeper_unreachable_at_start_then_up(mariadb, fresh_db, tmp_path, cap
             assert f"127.0.0.1:{zk_port}" in caplog.text and dest in caplog.text
             zk_sandbox = ZooKeeperSandbox(port=zk_port).start()
             with kazoo(zk_sandbox.hosts) as zk:
-                wait_for(lambda: running_bytes(zk, dest) == b'{"active":true,"address":"127.0.0.1:%d"}' % tcp_port,
-                         20, message="the server to take its destination once ZooKeeper is up")
+                wait_for(
+                    lambda: running_bytes(zk, dest) == b'{"active":true,"address":"127.0.0.1:%d"}' % tcp_port,
+                    20,
+                    message="the server to take its destination once ZooKeeper is up",
+                )
 
             def subscribed() -> bool:
                 try:

@@ -100,8 +100,12 @@ def test_subscriber_filter_replaces_instance_filter(mariadb, fresh_db, served):
 def test_purged_binlog_stops_the_instance_with_advice(mariadb_factory, tmp_path):
     box = mariadb_factory()
     box.execute("CREATE DATABASE p", "CREATE TABLE p.t (id INT)", "INSERT INTO p.t VALUES (1)")
-    conf = write_conf(tmp_path, box.port, canal__instance__master__journal__name="mysql-bin.000001",
-                      canal__instance__master__position="4")
+    conf = write_conf(
+        tmp_path,
+        box.port,
+        canal__instance__master__journal__name="mysql-bin.000001",
+        canal__instance__master__position="4",
+    )
     box.execute("FLUSH BINARY LOGS", "FLUSH BINARY LOGS")
     current = box.master_status()[0]
 

@@ -31,18 +31,31 @@ def _poison_history(inst, db: str, at: tuple[str, int]) -> None:
     from pycanal.schema.store import HistoryRow, SqliteStore
 
     store = SqliteStore.for_instance(inst.config.data_dir, "example")
-    store.add_history("example", HistoryRow(EntryPosition(at[0], at[1] - 1, 1, 0),
-                                            f"ALTER TABLE `{db}`.t DROP COLUMN a", use_schema=db,
-                                            sql_schema=db, sql_table="t", sql_type="ALTER"))
+    store.add_history(
+        "example",
+        HistoryRow(
+            EntryPosition(at[0], at[1] - 1, 1, 0),
+            f"ALTER TABLE `{db}`.t DROP COLUMN a",
+            use_schema=db,
+            sql_schema=db,
+            sql_table="t",
+            sql_type="ALTER",
+        ),
+    )
     store.close()
 
 
 def test_replay_across_alter_decodes_each_side_with_its_own_schema(mariadb, fresh_db, tmp_path):
     db = fresh_db
     p0 = mariadb.master_status()
-    conf = write_conf(tmp_path, mariadb.port, canal__instance__tsdb__enable="true",
-                      canal__instance__filter__regex=f"{db}\\\\..*",
-                      canal__instance__master__journal__name=p0[0], canal__instance__master__position=str(p0[1]))
+    conf = write_conf(
+        tmp_path,
+        mariadb.port,
+        canal__instance__tsdb__enable="true",
+        canal__instance__filter__regex=f"{db}\\\\..*",
+        canal__instance__master__journal__name=p0[0],
+        canal__instance__master__position=str(p0[1]),
+    )
     mariadb.execute(
         f"CREATE TABLE `{db}`.t (id INT PRIMARY KEY, a VARCHAR(10))",
         f"INSERT INTO `{db}`.t VALUES (1, 'before')",
@@ -60,9 +73,14 @@ def test_replay_across_alter_decodes_each_side_with_its_own_schema(mariadb, fres
 def test_drifted_history_stops_with_both_shapes(mariadb, fresh_db, tmp_path):
     db = fresh_db
     p0 = mariadb.master_status()
-    conf = write_conf(tmp_path, mariadb.port, canal__instance__tsdb__enable="true",
-                      canal__instance__filter__regex=f"{db}\\\\..*",
-                      canal__instance__master__journal__name=p0[0], canal__instance__master__position=str(p0[1]))
+    conf = write_conf(
+        tmp_path,
+        mariadb.port,
+        canal__instance__tsdb__enable="true",
+        canal__instance__filter__regex=f"{db}\\\\..*",
+        canal__instance__master__journal__name=p0[0],
+        canal__instance__master__position=str(p0[1]),
+    )
     mariadb.execute(f"CREATE TABLE `{db}`.t (id INT PRIMARY KEY, a VARCHAR(10))")
     create_end = mariadb.master_status()
     mariadb.execute(f"INSERT INTO `{db}`.t VALUES (1, 'x')")
@@ -71,10 +89,14 @@ def test_drifted_history_stops_with_both_shapes(mariadb, fresh_db, tmp_path):
     _poison_history(inst, db, create_end)  # the history now says column a is gone
     # restart between the bad row and the INSERT: the rollback takes the bad row in
     os.remove(os.path.join(conf, "example", "meta.dat"))
-    conf = write_conf(tmp_path, mariadb.port, canal__instance__tsdb__enable="true",
-                      canal__instance__filter__regex=f"{db}\\\\..*",
-                      canal__instance__master__journal__name=create_end[0],
-                      canal__instance__master__position=str(create_end[1]))
+    conf = write_conf(
+        tmp_path,
+        mariadb.port,
+        canal__instance__tsdb__enable="true",
+        canal__instance__filter__regex=f"{db}\\\\..*",
+        canal__instance__master__journal__name=create_end[0],
+        canal__instance__master__position=str(create_end[1]),
+    )
     inst2 = make_instance(conf)
     inst2.start()
     try:
@@ -96,16 +118,26 @@ def test_filter_table_error_skips_the_rows_of_a_table_in_error(mariadb, fresh_db
     mariadb.execute(f"CREATE TABLE `{db}`.t (id INT PRIMARY KEY, a VARCHAR(10))", f"CREATE TABLE `{db}`.ok (id INT)")
     create_end = mariadb.master_status()
     mariadb.execute(f"INSERT INTO `{db}`.t VALUES (1, 'x')", f"INSERT INTO `{db}`.ok VALUES (5)")
-    conf = write_conf(tmp_path, mariadb.port, canal__instance__tsdb__enable="true",
-                      canal__instance__filter__regex=f"{db}\\\\..*",
-                      canal__instance__master__journal__name=p0[0], canal__instance__master__position=str(p0[1]))
+    conf = write_conf(
+        tmp_path,
+        mariadb.port,
+        canal__instance__tsdb__enable="true",
+        canal__instance__filter__regex=f"{db}\\\\..*",
+        canal__instance__master__journal__name=p0[0],
+        canal__instance__master__position=str(p0[1]),
+    )
     _, inst = _run(conf, 2)
     _poison_history(inst, db, create_end)  # the history now says column a is gone
     os.remove(os.path.join(conf, "example", "meta.dat"))
-    conf = write_conf(tmp_path, mariadb.port, canal__instance__tsdb__enable="true",
-                      canal__instance__filter__regex=f"{db}\\\\..*", canal__instance__filter__table__error="true",
-                      canal__instance__master__journal__name=create_end[0],
-                      canal__instance__master__position=str(create_end[1]))
+    conf = write_conf(
+        tmp_path,
+        mariadb.port,
+        canal__instance__tsdb__enable="true",
+        canal__instance__filter__regex=f"{db}\\\\..*",
+        canal__instance__filter__table__error="true",
+        canal__instance__master__journal__name=create_end[0],
+        canal__instance__master__position=str(create_end[1]),
+    )
     rows, inst2 = _run(conf, 1)
     assert rows == [("INSERT", db, "ok", {"id": "5"})]  # t's row was skipped, as the user asked
     assert inst2.error is None
@@ -118,11 +150,16 @@ def test_history_in_a_mysql_database(mariadb, fresh_db, tmp_path):
     try:
         p0 = mariadb.master_status()
         conf = write_conf(
-            tmp_path, mariadb.port, canal__instance__tsdb__enable="true",
+            tmp_path,
+            mariadb.port,
+            canal__instance__tsdb__enable="true",
             canal__instance__tsdb__url=f"jdbc:mysql://127.0.0.1:{mariadb.port}/{db}_tsdb?useUnicode=true",
-            canal__instance__tsdb__dbUsername="admin", canal__instance__tsdb__dbPassword="admin",
+            canal__instance__tsdb__dbUsername="admin",
+            canal__instance__tsdb__dbPassword="admin",
             canal__instance__filter__regex=f"{db}\\\\..*",
-            canal__instance__master__journal__name=p0[0], canal__instance__master__position=str(p0[1]))
+            canal__instance__master__journal__name=p0[0],
+            canal__instance__master__position=str(p0[1]),
+        )
         mariadb.execute(f"CREATE TABLE `{db}`.t (id INT)", f"INSERT INTO `{db}`.t VALUES (3)")
         rows, _ = _run(conf, 1)
         assert rows[0][3] == {"id": "3"}

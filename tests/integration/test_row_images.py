@@ -19,8 +19,12 @@ def test_minimal_image_keeps_absent_apart_from_null(mariadb_factory):
     box = mariadb_factory(row_image="MINIMAL")
     box.execute("CREATE DATABASE m", "CREATE TABLE m.t (id INT PRIMARY KEY, a VARCHAR(10), b INT, c TEXT)")
     start = box.master_status()
-    box.execute("INSERT INTO m.t (id, a) VALUES (1, 'x')", "UPDATE m.t SET b = NULL, a = 'y' WHERE id = 1",
-                "UPDATE m.t SET c = 'long' WHERE id = 1", "DELETE FROM m.t WHERE id = 1")
+    box.execute(
+        "INSERT INTO m.t (id, a) VALUES (1, 'x')",
+        "UPDATE m.t SET b = NULL, a = 'y' WHERE id = 1",
+        "UPDATE m.t SET c = 'long' WHERE id = 1",
+        "DELETE FROM m.t WHERE id = 1",
+    )
     evs = [e for e in of_type(events_from_files(box, start), RowsEvent) if e.schema == "m"]
     ins, upd1, upd2, dele = evs
     # MariaDB's MINIMAL insert image holds the columns the statement named: b and c are absent
@@ -38,8 +42,18 @@ def test_minimal_image_flat_message_omits_absent_columns(mariadb_factory):
     box.execute("CREATE DATABASE m", "CREATE TABLE m.t (id INT PRIMARY KEY, a VARCHAR(10), b INT)")
     f, p = box.master_status()
     box.execute("INSERT INTO m.t VALUES (1, 'x', 5)", "UPDATE m.t SET a = 'y' WHERE id = 1")
-    msgs = list(iter_flat_messages("127.0.0.1", box.port, box.user, box.password, server_id=77,
-                                   start=(f, p), stop_at_end=True, table_filter="m\\.t"))
+    msgs = list(
+        iter_flat_messages(
+            "127.0.0.1",
+            box.port,
+            box.user,
+            box.password,
+            server_id=77,
+            start=(f, p),
+            stop_at_end=True,
+            table_filter="m\\.t",
+        )
+    )
     upd = msgs[-1]
     assert upd["type"] == "UPDATE" and upd["data"] == [{"a": "y"}]
     # no before column of the same index: canal counts the column as updated, old shows only the key image
@@ -51,8 +65,11 @@ def test_noblob_image_leaves_unchanged_blobs_out(mariadb_factory):
     box = mariadb_factory(row_image="NOBLOB")
     box.execute("CREATE DATABASE n", "CREATE TABLE n.t (id INT PRIMARY KEY, v INT, doc BLOB, note TEXT)")
     start = box.master_status()
-    box.execute("INSERT INTO n.t VALUES (1, 1, X'00FF', 'hello')", "UPDATE n.t SET v = 2 WHERE id = 1",
-                "UPDATE n.t SET note = 'changed' WHERE id = 1")
+    box.execute(
+        "INSERT INTO n.t VALUES (1, 1, X'00FF', 'hello')",
+        "UPDATE n.t SET v = 2 WHERE id = 1",
+        "UPDATE n.t SET note = 'changed' WHERE id = 1",
+    )
     ins, upd1, upd2 = [e for e in of_type(events_from_files(box, start), RowsEvent) if e.schema == "n"]
     assert _named(ins, ins.rows[0], ins.present) == {"id": "1", "v": "1", "doc": "\x00\xff", "note": "hello"}
     b, a = upd1.rows[0]
@@ -79,7 +96,8 @@ def test_compressed_events_and_annotate_rows(mariadb_factory):
     assert len(ddl) == 1 and ddl[0].compressed  # MariaDB compressed it: past log_bin_compress_min_len
     assert ddl[0].query.endswith("COMMENT 'compressed in the binlog'")
     # annotate text becomes a QUERY FlatMessage with an empty database, as canal emits it
-    msgs = list(iter_flat_messages("127.0.0.1", box.port, box.user, box.password, server_id=78, start=start,
-                                   stop_at_end=True))
+    msgs = list(
+        iter_flat_messages("127.0.0.1", box.port, box.user, box.password, server_id=78, start=start, stop_at_end=True)
+    )
     q = [m for m in msgs if m["type"] == "QUERY" and not m["isDdl"]]
     assert q and q[0]["database"] == "" and q[0]["sql"].startswith("INSERT INTO z.t")

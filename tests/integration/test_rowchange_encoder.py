@@ -23,11 +23,26 @@ def _reference(ev: RowsEvent) -> bytes:
     def add(cols, i, value, updated):
         m = metas[i]
         if value is None:
-            cols.add(index=i, sqlType=m.null_sql_type, name=m.name, isKey=m.is_key, updated=updated, isNull=True,
-                     mysqlType=m.mysql_type)
+            cols.add(
+                index=i,
+                sqlType=m.null_sql_type,
+                name=m.name,
+                isKey=m.is_key,
+                updated=updated,
+                isNull=True,
+                mysqlType=m.mysql_type,
+            )
         else:
-            cols.add(index=i, sqlType=m.sql_type_of(value), name=m.name, isKey=m.is_key, updated=updated,
-                     isNull=False, value=value, mysqlType=m.mysql_type)
+            cols.add(
+                index=i,
+                sqlType=m.sql_type_of(value),
+                name=m.name,
+                isKey=m.is_key,
+                updated=updated,
+                isNull=False,
+                value=value,
+                mysqlType=m.mysql_type,
+            )
 
     for row in ev.rows:
         rd = rc.rowDatas.add()

@@ -59,16 +59,20 @@ def test_replication_user_sees_master_status_move(mariadb: MariaDBSandbox, fresh
     with contextlib.closing(mariadb.connect(user=mariadb.user)) as conn, conn.cursor() as cur:
         cur.execute("SHOW MASTER STATUS")
         file_before, pos_before = cur.fetchone()[:2]
-        mariadb.execute("CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(10))",
-                        "INSERT INTO t VALUES (1, 'a')", database=fresh_db)
+        mariadb.execute(
+            "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(10))", "INSERT INTO t VALUES (1, 'a')", database=fresh_db
+        )
         cur.execute("SHOW MASTER STATUS")
         file_after, pos_after = cur.fetchone()[:2]
     assert file_before.startswith("mysql-bin.")
     assert (file_after, pos_after) == mariadb.master_status()
     assert (file_after, pos_after) > (file_before, pos_before)
     # the replication user is not an admin
-    with contextlib.closing(mariadb.connect(user=mariadb.user)) as conn, conn.cursor() as cur, \
-            pytest.raises(pymysql.err.OperationalError) as err:
+    with (
+        contextlib.closing(mariadb.connect(user=mariadb.user)) as conn,
+        conn.cursor() as cur,
+        pytest.raises(pymysql.err.OperationalError) as err,
+    ):
         cur.execute(f"DROP DATABASE `{fresh_db}`")
     assert err.value.args[0] == 1044
 
@@ -181,18 +185,21 @@ def test_paused_server_suspends_the_session_and_recovers_after_resume() -> None:
         assert KazooState.LOST not in states and zk.state == KazooState.SUSPENDED
         server.resume()
 
-        wait_for(lambda: states[-1] == KazooState.CONNECTED, timeout=10,
-                 message=lambda: f"kazoo to reconnect (states {states})")
+        wait_for(
+            lambda: states[-1] == KazooState.CONNECTED,
+            timeout=10,
+            message=lambda: f"kazoo to reconnect (states {states})",
+        )
         # On resume the server's expiry thread races the client's queued reconnect (it sat in the
         # listen backlog): usually the session expires (LOST, as production sees it), sometimes the
         # reconnect revalidates it first. Either way the client's view must be consistent.
         if KazooState.LOST in states:
-            assert states[states.index(KazooState.SUSPENDED):] == ["SUSPENDED", "LOST", "CONNECTED"]
+            assert states[states.index(KazooState.SUSPENDED) :] == ["SUSPENDED", "LOST", "CONNECTED"]
             assert zk.client_id[0] != session_id
             assert zk.exists("/owner") is None  # the ephemeral went with the old session
             zk.create("/owner", b"me-again", ephemeral=True)
         else:
-            assert states[states.index(KazooState.SUSPENDED):] == ["SUSPENDED", "CONNECTED"]
+            assert states[states.index(KazooState.SUSPENDED) :] == ["SUSPENDED", "CONNECTED"]
             assert zk.client_id[0] == session_id
             assert zk.get("/owner")[0] == b"me"
             zk.set("/owner", b"me-again")

@@ -43,7 +43,7 @@ def replay(sandbox: MariaDBSandbox, start: tuple[str, int], history: SchemaHisto
     rows through ``history.resolver``. Returns (table, [(name, mysqlType)], values) per inserted row."""
     sandbox.execute("FLUSH BINARY LOGS")
     files = [str(r[0]) for r in sandbox.execute("SHOW BINARY LOGS")]
-    files = files[files.index(start[0]):]
+    files = files[files.index(start[0]) :]
     out: list[tuple[Any, ...]] = []
     gtid = None
     for name in files:
@@ -73,7 +73,7 @@ def ddl_positions(sandbox: MariaDBSandbox, start: tuple[str, int], needle: str) 
     sandbox.execute("FLUSH BINARY LOGS")
     files = [str(r[0]) for r in sandbox.execute("SHOW BINARY LOGS")]
     out = []
-    for name in files[files.index(start[0]):]:
+    for name in files[files.index(start[0]) :]:
         for ev in read_binlog_file(os.path.join(sandbox.datadir, name), BinlogDecoder(log_file=name)):
             if isinstance(ev, QueryEvent) and needle in ev.query and (name, ev.header.start_pos) >= start:
                 out.append(event_position(ev))
@@ -158,8 +158,9 @@ def test_wrong_history_raises_and_accept_live(mariadb: MariaDBSandbox, fresh_db:
     # the same wrong history with accept_live: the live table matches the binlog, so it is taken
     with live_query(mariadb) as query:
         store = MemoryStore()
-        history = SchemaHistory(store, destination="d", query=query, accept_live=True,
-                                table_filter=lambda s, t: s == db)
+        history = SchemaHistory(
+            store, destination="d", query=query, accept_live=True, table_filter=lambda s, t: s == db
+        )
         history.apply_ddl(early, db, "CREATE TABLE t (id int, a varchar(10), b decimal(5,2), extra int)")
         rows = replay(mariadb, start, history)
         assert rows == [("t", [("id", "int(11)"), ("a", "varchar(10)"), ("b", "decimal(5,2)")], ["1", "x", "1.50"])]
@@ -179,8 +180,12 @@ def test_unparsed_ddl_falls_back_to_live(mariadb: MariaDBSandbox, fresh_db: str)
     with live_query(mariadb) as query:
         store = MemoryStore()
         history = SchemaHistory(store, destination="d", query=query, table_filter=flt)
-        mariadb.execute("SET sql_mode=ORACLE", "CREATE TABLE o (a VARCHAR2(10), n NUMBER(5), d DATE)",
-                        "INSERT INTO o VALUES ('x', 1, NULL)", database=db)
+        mariadb.execute(
+            "SET sql_mode=ORACLE",
+            "CREATE TABLE o (a VARCHAR2(10), n NUMBER(5), d DATE)",
+            "INSERT INTO o VALUES ('x', 1, NULL)",
+            database=db,
+        )
         mariadb.execute("RENAME TABLE hidden TO shown", "INSERT INTO shown VALUES (7, 'n')", database=db)
         rows = replay(mariadb, start, history)
     assert rows == [
@@ -204,8 +209,13 @@ def test_system_versioning_hidden_columns(mariadb: MariaDBSandbox, fresh_db: str
     start = mariadb.master_status()
     with live_query(mariadb) as query:
         history = SchemaHistory(MemoryStore(), destination="d", query=query, table_filter=lambda s, t: s == db)
-        mariadb.execute("CREATE TABLE v (id int PRIMARY KEY, a int)", "INSERT INTO v VALUES (1, 2)",
-                        "ALTER TABLE v ADD SYSTEM VERSIONING", "INSERT INTO v VALUES (3, 4)", database=db)
+        mariadb.execute(
+            "CREATE TABLE v (id int PRIMARY KEY, a int)",
+            "INSERT INTO v VALUES (1, 2)",
+            "ALTER TABLE v ADD SYSTEM VERSIONING",
+            "INSERT INTO v VALUES (3, 4)",
+            database=db,
+        )
         rows = replay(mariadb, start, history)
         from_show = SchemaHistory(MemoryStore(), destination="e", query=query, table_filter=lambda s, t: s == db)
     assert [[n for n, _ in r[1]] for r in rows] == [["id", "a"], ["id", "a", "row_start", "row_end"]]
@@ -216,26 +226,113 @@ def test_system_versioning_hidden_columns(mariadb: MariaDBSandbox, fresh_db: str
 
 # Declared types (as users write them) for the wide-table check; one table, so one row event.
 WIDE_TYPES = [
-    "int", "int unsigned", "int(5) zerofill", "integer(3)", "tinyint", "tinyint unsigned", "tinyint(1)", "bool",
-    "smallint", "smallint unsigned zerofill", "mediumint", "middleint", "bigint", "bigint unsigned",
-    "bigint zerofill", "int1", "int2", "int3", "int4", "int8", "int signed",
-    "decimal", "decimal(10,2)", "decimal(65,30)", "dec(4)", "numeric(5)", "fixed(3,1)", "decimal(5,2) unsigned",
-    "float", "float(10)", "float(30)", "float(7,3)", "float unsigned", "double", "double precision(6,2)", "real",
-    "double(10,2) zerofill", "float4", "float8",
-    "bit", "bit(5)", "bit(64)",
-    "date", "time", "time(6)", "datetime", "datetime(3)", "datetime(0)", "timestamp(3) NULL", "year", "year(2)",
-    "char", "char(3)", "char(0)", "varchar(255)", "varchar(10) binary", "char(3) byte", "varchar(5) byte",
-    "national char(5)", "nchar varchar(4)", "nvarchar(5)", "character varying(5)", "char(5) ascii",
-    "char(5) unicode", "varchar(5) character set binary", "char(4) charset binary",
-    "varchar(3) collate utf8mb4_bin", "char(5) character set latin1 binary", "varchar(20) character set utf8",
-    "binary", "binary(16)", "varbinary(100)",
-    "tinytext", "text", "text(10)", "text(100)", "text(70000)", "mediumtext", "longtext", "long", "long varchar",
-    "long varbinary", "tinytext character set latin1", "text character set binary",
-    "tinyblob", "blob", "blob(10)", "blob(300)", "mediumblob", "longblob", "json",
-    "enum('a','b,c','d''e')", r"enum('a\\b','f  ')", "enum('x','y') character set binary", "set('x','y','z')",
-    "geometry", "point", "linestring", "polygon", "multipoint", "multilinestring", "multipolygon",
-    "geometrycollection", "inet6", "uuid",
-    "int GENERATED ALWAYS AS (c1 + 1) VIRTUAL", "varchar(20) AS (concat(c1, 'x')) PERSISTENT",
+    "int",
+    "int unsigned",
+    "int(5) zerofill",
+    "integer(3)",
+    "tinyint",
+    "tinyint unsigned",
+    "tinyint(1)",
+    "bool",
+    "smallint",
+    "smallint unsigned zerofill",
+    "mediumint",
+    "middleint",
+    "bigint",
+    "bigint unsigned",
+    "bigint zerofill",
+    "int1",
+    "int2",
+    "int3",
+    "int4",
+    "int8",
+    "int signed",
+    "decimal",
+    "decimal(10,2)",
+    "decimal(65,30)",
+    "dec(4)",
+    "numeric(5)",
+    "fixed(3,1)",
+    "decimal(5,2) unsigned",
+    "float",
+    "float(10)",
+    "float(30)",
+    "float(7,3)",
+    "float unsigned",
+    "double",
+    "double precision(6,2)",
+    "real",
+    "double(10,2) zerofill",
+    "float4",
+    "float8",
+    "bit",
+    "bit(5)",
+    "bit(64)",
+    "date",
+    "time",
+    "time(6)",
+    "datetime",
+    "datetime(3)",
+    "datetime(0)",
+    "timestamp(3) NULL",
+    "year",
+    "year(2)",
+    "char",
+    "char(3)",
+    "char(0)",
+    "varchar(255)",
+    "varchar(10) binary",
+    "char(3) byte",
+    "varchar(5) byte",
+    "national char(5)",
+    "nchar varchar(4)",
+    "nvarchar(5)",
+    "character varying(5)",
+    "char(5) ascii",
+    "char(5) unicode",
+    "varchar(5) character set binary",
+    "char(4) charset binary",
+    "varchar(3) collate utf8mb4_bin",
+    "char(5) character set latin1 binary",
+    "varchar(20) character set utf8",
+    "binary",
+    "binary(16)",
+    "varbinary(100)",
+    "tinytext",
+    "text",
+    "text(10)",
+    "text(100)",
+    "text(70000)",
+    "mediumtext",
+    "longtext",
+    "long",
+    "long varchar",
+    "long varbinary",
+    "tinytext character set latin1",
+    "text character set binary",
+    "tinyblob",
+    "blob",
+    "blob(10)",
+    "blob(300)",
+    "mediumblob",
+    "longblob",
+    "json",
+    "enum('a','b,c','d''e')",
+    r"enum('a\\b','f  ')",
+    "enum('x','y') character set binary",
+    "set('x','y','z')",
+    "geometry",
+    "point",
+    "linestring",
+    "polygon",
+    "multipoint",
+    "multilinestring",
+    "multipolygon",
+    "geometrycollection",
+    "inet6",
+    "uuid",
+    "int GENERATED ALWAYS AS (c1 + 1) VIRTUAL",
+    "varchar(20) AS (concat(c1, 'x')) PERSISTENT",
     "int INVISIBLE",
 ]
 
@@ -273,8 +370,15 @@ def test_mysql_store_round_trip(mariadb: MariaDBSandbox, fresh_db: str) -> None:
 
     store = MySQLStore(connect)
     pos = EntryPosition("mysql-bin.000003", 1234, 1, 1_700_000_000_000, "0-1-7")
-    row = HistoryRow(pos, "ALTER TABLE `t` ADD `x` int", use_schema="db", sql_schema="db", sql_table="t",
-                     sql_type="ALTER", extra={"sql_mode": 5})
+    row = HistoryRow(
+        pos,
+        "ALTER TABLE `t` ADD `x` int",
+        use_schema="db",
+        sql_schema="db",
+        sql_table="t",
+        sql_type="ALTER",
+        extra={"sql_mode": 5},
+    )
     first = store.add_history("dest", row)
     assert store.add_history("dest", HistoryRow(pos, "something else")) == first  # duplicate position kept
     sid = store.add_snapshot("dest", SnapshotRow(pos, {"db": "CREATE TABLE `t` (`x` int(11)); \n"}, {"history_id": 1}))
@@ -282,7 +386,12 @@ def test_mysql_store_round_trip(mariadb: MariaDBSandbox, fresh_db: str) -> None:
     again = MySQLStore(connect)
     (got,) = again.history("dest")
     assert (got.id, got.position, got.sql_text, got.sql_type, got.extra) == (
-        first, pos, "ALTER TABLE `t` ADD `x` int", "ALTER", {"sql_mode": 5, "gtid": "0-1-7"})
+        first,
+        pos,
+        "ALTER TABLE `t` ADD `x` int",
+        "ALTER",
+        {"sql_mode": 5, "gtid": "0-1-7"},
+    )
     (snap,) = again.snapshots("dest")
     assert snap.id == sid and snap.position == pos and snap.extra["history_id"] == 1
     assert again.snapshot_data("dest", sid) == {"db": "CREATE TABLE `t` (`x` int(11)); \n"}
@@ -298,8 +407,9 @@ def test_history_filter_and_unique_destination(mariadb: MariaDBSandbox, fresh_db
     mariadb.execute("CREATE TABLE keep (a int)", "CREATE TABLE skip_me (a int)", database=db)
     with live_query(mariadb) as query:
         store = MemoryStore()
-        history = SchemaHistory(store, destination=f"d{uuid.uuid4().hex[:6]}", query=query,
-                                table_filter=TableFilter(f"{db}\\.keep"))
+        history = SchemaHistory(
+            store, destination=f"d{uuid.uuid4().hex[:6]}", query=query, table_filter=TableFilter(f"{db}\\.keep")
+        )
     assert history.table(db, "keep") is not None and history.table(db, "skip_me") is None
     pos = EntryPosition("mysql-bin.000001", 100, 1, 1000)
     assert history.apply_ddl(pos, db, "ALTER TABLE skip_me ADD b int") == []

@@ -29,13 +29,18 @@ def test_primary_dies_instance_continues_on_standby(mariadb_factory, tmp_path):
     wait_for(lambda: standby.execute("SHOW TABLES FROM f"), 15, message="the standby to replicate the table")
     start = primary.master_status()
     conf = write_conf(
-        tmp_path, primary.port,
+        tmp_path,
+        primary.port,
         canal__instance__filter__regex="f\\\\..*",
-        canal__instance__master__journal__name=start[0], canal__instance__master__position=str(start[1]),
+        canal__instance__master__journal__name=start[0],
+        canal__instance__master__position=str(start[1]),
         canal__instance__standby__address=f"127.0.0.1:{standby.port}",
-        canal__instance__detecting__enable="true", canal__instance__detecting__sql="select 1",
-        canal__instance__detecting__interval__time="1", canal__instance__detecting__retry__threshold="1",
-        canal__instance__detecting__heartbeatHaEnable="true", canal__instance__fallbackIntervalInSeconds="2",
+        canal__instance__detecting__enable="true",
+        canal__instance__detecting__sql="select 1",
+        canal__instance__detecting__interval__time="1",
+        canal__instance__detecting__retry__threshold="1",
+        canal__instance__detecting__heartbeatHaEnable="true",
+        canal__instance__fallbackIntervalInSeconds="2",
     )
     inst = make_instance(conf)
     server = CanalServerWithEmbedded()

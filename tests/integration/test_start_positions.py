@@ -20,8 +20,18 @@ def _ids(msgs, table):
 
 
 def _dump(mariadb, db, **kw):
-    return list(iter_flat_messages("127.0.0.1", mariadb.port, "canal", "canal", server_id=5000 + len(kw),
-                                   stop_at_end=True, table_filter=f"{db}\\..*", **kw))
+    return list(
+        iter_flat_messages(
+            "127.0.0.1",
+            mariadb.port,
+            "canal",
+            "canal",
+            server_id=5000 + len(kw),
+            stop_at_end=True,
+            table_filter=f"{db}\\..*",
+            **kw,
+        )
+    )
 
 
 def test_start_by_file_position(mariadb, fresh_db):
@@ -59,8 +69,9 @@ def test_default_start_is_the_current_end(mariadb, fresh_db):
     db = fresh_db
     mariadb.execute(f"CREATE TABLE `{db}`.d (id INT)", f"INSERT INTO `{db}`.d VALUES (1)")
     got: list[dict] = []
-    with dump_parser("127.0.0.1", mariadb.port, "canal", "canal", got.append, server_id=5101,
-                     table_filter=f"{db}\\..*") as parser:
+    with dump_parser(
+        "127.0.0.1", mariadb.port, "canal", "canal", got.append, server_id=5101, table_filter=f"{db}\\..*"
+    ) as parser:
         t = threading.Thread(target=parser.run)
         t.start()
         try:
@@ -89,8 +100,9 @@ def test_reconnects_after_the_connection_is_killed_without_loss_or_repeat(mariad
     mariadb.execute(f"CREATE TABLE `{db}`.r (id INT PRIMARY KEY)")
     start = mariadb.master_status()
     got: list[dict] = []
-    with dump_parser("127.0.0.1", mariadb.port, "canal", "canal", got.append, server_id=5102, start=start,
-                     table_filter=f"{db}\\..*") as parser:
+    with dump_parser(
+        "127.0.0.1", mariadb.port, "canal", "canal", got.append, server_id=5102, start=start, table_filter=f"{db}\\..*"
+    ) as parser:
         parser.config.reconnect_min = 0.1
         t = threading.Thread(target=parser.run)
         t.start()

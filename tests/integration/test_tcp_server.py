@@ -115,8 +115,7 @@ class RawClient:
         self.send(pb.SUBSCRIPTION, pb.Sub(destination=dest, client_id=cid, filter=filter))
         return self.read_ack()
 
-    def send_get(self, dest: str, cid: str = "1001", size: int = 100, timeout: int | None = -1,
-                 unit: int = 2) -> None:
+    def send_get(self, dest: str, cid: str = "1001", size: int = 100, timeout: int | None = -1, unit: int = 2) -> None:
         get = pb.Get(destination=dest, client_id=cid, fetch_size=size, auto_ack=False, unit=unit)
         if timeout is not None:
             get.timeout = timeout
@@ -131,8 +130,9 @@ class RawClient:
         m = pb.Messages.FromString(p.body)
         return m.batch_id, list(m.messages), p
 
-    def get(self, dest: str, cid: str = "1001", size: int = 100, timeout: int | None = -1,
-            unit: int = 2) -> tuple[int, list[bytes]]:
+    def get(
+        self, dest: str, cid: str = "1001", size: int = 100, timeout: int | None = -1, unit: int = 2
+    ) -> tuple[int, list[bytes]]:
         self.send_get(dest, cid, size, timeout, unit)
         batch_id, entries, _ = self.read_messages()
         return batch_id, entries
@@ -174,8 +174,9 @@ class Env:
     def insert(self, table: str, n: int, payload: int = 10) -> list[str]:
         start = self._next[table]
         self._next[table] += n
-        self.mariadb.execute(*(f"INSERT INTO `{self.db}`.{table} VALUES ({i}, REPEAT('x', {payload}))"
-                               for i in range(start, start + n)))
+        self.mariadb.execute(
+            *(f"INSERT INTO `{self.db}`.{table} VALUES ({i}, REPEAT('x', {payload}))" for i in range(start, start + n))
+        )
         return [str(i) for i in range(start, start + n)]
 
     def client(self, port: int | None = None, **kw: object) -> RawClient:
@@ -200,12 +201,12 @@ class Env:
 def env(mariadb, fresh_db, tmp_path) -> Iterator[Env]:
     """Destinations alpha (table a) and beta (table b) behind a TCP server with canal.user/canal.passwd."""
     db = fresh_db
-    mariadb.execute(f"CREATE TABLE `{db}`.a (id INT PRIMARY KEY, v TEXT)",
-                    f"CREATE TABLE `{db}`.b (id INT PRIMARY KEY, v TEXT)")
+    mariadb.execute(
+        f"CREATE TABLE `{db}`.a (id INT PRIMARY KEY, v TEXT)", f"CREATE TABLE `{db}`.b (id INT PRIMARY KEY, v TEXT)"
+    )
     write_conf(tmp_path, mariadb.port, "alpha", canal__instance__filter__regex=f"{db}\\\\.a")
     conf = write_conf(tmp_path, mariadb.port, "beta", canal__instance__filter__regex=f"{db}\\\\.b")
-    ctl = CanalController(conf, overrides={"canal.destinations": "alpha,beta", "canal.auto.scan": "false"},
-                          environ={})
+    ctl = CanalController(conf, overrides={"canal.destinations": "alpha,beta", "canal.auto.scan": "false"}, environ={})
     ctl.start()
     server = CanalTcpServer(ctl.embedded, "127.0.0.1", 0, user=USER, passwd=password_hash(PASSWORD))
     server.start()
@@ -400,8 +401,10 @@ def test_unknown_destination(env):
 
 @pytest.mark.parametrize(
     ("cid", "fragment"),
-    [("abc", 'java.lang.NumberFormatException: For input string: "abc"'),
-     ("70000", 'NumberFormatException: Value out of range. Value:"70000" Radix:10')],
+    [
+        ("abc", 'java.lang.NumberFormatException: For input string: "abc"'),
+        ("70000", 'NumberFormatException: Value out of range. Value:"70000" Radix:10'),
+    ],
 )
 def test_client_id_not_a_short(env, cid, fragment):
     c = env.client().login()
@@ -463,8 +466,12 @@ def test_unsupported_packet_types(env):
     for ptype, name in types:
         c.send_raw(frame(pb.Packet(type=ptype).SerializeToString()))
         assert c.read_ack() == (400, f"packet type: {name} is NOT supported!")
-    for ptype, kind in [(pb.GET, "Get"), (pb.CLIENTACK, "Ack"), (pb.CLIENTROLLBACK, "Rollback"),
-                        (pb.UNSUBSCRIPTION, "Unsub")]:
+    for ptype, kind in [
+        (pb.GET, "Get"),
+        (pb.CLIENTACK, "Ack"),
+        (pb.CLIENTROLLBACK, "Rollback"),
+        (pb.UNSUBSCRIPTION, "Unsub"),
+    ]:
         c.send(ptype, b"")
         assert c.read_ack() == (401, f"destination or clientId is null. {kind}: ")
     env.assert_served("alpha")
@@ -531,8 +538,13 @@ def test_run_server_serves_and_stops_on_sigterm(mariadb, fresh_db, tmp_path):
         "sys.exit(run_server(sys.argv[1], {'canal.ip': '127.0.0.1'},"
         " ready=lambda s: print('PORT', s.port, flush=True)))\n"
     )
-    proc = subprocess.Popen([sys.executable, "-c", script, conf], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script, conf],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     try:
         line = proc.stdout.readline()
         assert line.startswith("PORT "), proc.stderr.read() if proc.poll() is not None else line

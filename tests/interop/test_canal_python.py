@@ -22,7 +22,7 @@ from pycanal.server.tcp import CanalTcpServer
 pytestmark = pytest.mark.integration
 
 # Runs inside the canal-python virtualenv: argv = port, destination, filter. Prints one JSON line.
-CLIENT_SCRIPT = r'''
+CLIENT_SCRIPT = r"""
 import json, sys, time
 from canal.client import Client
 from canal.protocol import EntryProtocol_pb2 as E
@@ -64,7 +64,7 @@ client = session()  # a new connection of the same identity: the cursor was move
 result["reconnect"] = client.get_without_ack(100)["id"]
 client.disconnect()
 print("RESULT " + json.dumps(result), flush=True)
-'''
+"""
 
 
 @pytest.fixture(scope="session")
@@ -74,13 +74,26 @@ def canal_python(tmp_path_factory) -> str:
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True, timeout=120)
     python = str(venv / "bin" / "python")
     res = subprocess.run(
-        [python, "-m", "pip", "install", "--disable-pip-version-check", "--no-input", "-q",
-         "canal-python==0.4", "protobuf"],
-        capture_output=True, text=True, timeout=300,
+        [
+            python,
+            "-m",
+            "pip",
+            "install",
+            "--disable-pip-version-check",
+            "--no-input",
+            "-q",
+            "canal-python==0.4",
+            "protobuf",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     if res.returncode != 0:
-        pytest.fail(f"pip could not install canal-python==0.4 (and protobuf) from PyPI into {venv}; the interop "
-                    f"test needs it.\n{res.stdout[-2000:]}\n{res.stderr[-3000:]}")
+        pytest.fail(
+            f"pip could not install canal-python==0.4 (and protobuf) from PyPI into {venv}; the interop "
+            f"test needs it.\n{res.stdout[-2000:]}\n{res.stderr[-3000:]}"
+        )
     return python
 
 
@@ -107,11 +120,16 @@ def test_canal_python_client_against_pycanal(canal_python, open_server, mariadb,
     script.write_text(CLIENT_SCRIPT)
     env = {**os.environ, "PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION": "python"}
     env.pop("PYTHONPATH", None)  # nothing of pycanal inside the client's process
-    res = subprocess.run([canal_python, str(script), str(server.port), "example", f"{fresh_db}\\..*"],
-                         capture_output=True, text=True, timeout=60, env=env)
+    res = subprocess.run(
+        [canal_python, str(script), str(server.port), "example", f"{fresh_db}\\..*"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
     lines = [ln for ln in res.stdout.splitlines() if ln.startswith("RESULT ")]
     assert res.returncode == 0 and lines, res.stdout + res.stderr
-    out = json.loads(lines[-1][len("RESULT "):])
+    out = json.loads(lines[-1][len("RESULT ") :])
     expected = [["INSERT", fresh_db, "t", {"id": str(i), "name": f"n{i}"}, [True, False]] for i in range(3)]
     first = out["first"]
     assert first["id"] == 1

@@ -153,8 +153,11 @@ def test_success_ack_and_error_ack():
     ("code", "message", "cls"),
     [
         (400, "destination:example should start first", InstanceNotStarted),
-        (400, "ClientIdentity:ClientIdentity[destination=example,clientId=1001,filter=<null>] should subscribe first",
-         NotSubscribed),
+        (
+            400,
+            "ClientIdentity:ClientIdentity[destination=example,clientId=1001,filter=<null>] should subscribe first",
+            NotSubscribed,
+        ),
         (400, "ack error , clientId:1001 batchId:9 is not exist , please check", BatchNotFound),
         (400, "batchId:3 is not the firstly:2", BatchOutOfOrder),
         (400, "clientId:1001 has last batch:[...] isn't ack , maybe loss data", UnackedBatch),
@@ -215,27 +218,55 @@ def row_entry(event_type, rows, *, schema="db", table="t", execute_time=1_700_00
     for before, after in rows:
         rc.rowDatas.add(beforeColumns=before, afterColumns=after)
     return pb.Entry(
-        header=pb.Header(logfileName="mysql-bin.000001", logfileOffset=100, schemaName=schema, tableName=table,
-                         executeTime=execute_time, eventType=event_type, gtid=gtid, eventLength=50),
-        entryType=pb.ROWDATA, storeValue=rc.SerializeToString(),
+        header=pb.Header(
+            logfileName="mysql-bin.000001",
+            logfileOffset=100,
+            schemaName=schema,
+            tableName=table,
+            executeTime=execute_time,
+            eventType=event_type,
+            gtid=gtid,
+            eventLength=50,
+        ),
+        entryType=pb.ROWDATA,
+        storeValue=rc.SerializeToString(),
     )
 
 
 def begin_end():
-    begin = pb.Entry(header=pb.Header(logfileName="f", executeTime=1), entryType=pb.TRANSACTIONBEGIN,
-                     storeValue=pb.TransactionBegin(threadId=12).SerializeToString())
-    end = pb.Entry(header=pb.Header(logfileName="f", executeTime=1), entryType=pb.TRANSACTIONEND,
-                   storeValue=pb.TransactionEnd(transactionId="77").SerializeToString())
+    begin = pb.Entry(
+        header=pb.Header(logfileName="f", executeTime=1),
+        entryType=pb.TRANSACTIONBEGIN,
+        storeValue=pb.TransactionBegin(threadId=12).SerializeToString(),
+    )
+    end = pb.Entry(
+        header=pb.Header(logfileName="f", executeTime=1),
+        entryType=pb.TRANSACTIONEND,
+        storeValue=pb.TransactionEnd(transactionId="77").SerializeToString(),
+    )
     return begin, end
 
 
 def test_flat_insert_keys_order_and_types():
-    ins = row_entry(pb.INSERT, [
-        ([], [col(0, "id", "1", key=True, updated=True), col(1, "name", "a", updated=True, sql_type=12,
-                                                             mysql_type="varchar(10)")]),
-        ([], [col(0, "id", "2", key=True, updated=True), col(1, "name", None, updated=True, sql_type=2005,
-                                                             mysql_type="varchar(10)")]),
-    ])
+    ins = row_entry(
+        pb.INSERT,
+        [
+            (
+                [],
+                [
+                    col(0, "id", "1", key=True, updated=True),
+                    col(1, "name", "a", updated=True, sql_type=12, mysql_type="varchar(10)"),
+                ],
+            ),
+            (
+                [],
+                [
+                    col(0, "id", "2", key=True, updated=True),
+                    col(1, "name", None, updated=True, sql_type=2005, mysql_type="varchar(10)"),
+                ],
+            ),
+        ],
+    )
     begin, end = begin_end()
     msgs = flat_messages([begin, ins.SerializeToString(), end], 9, clock=lambda: 1234.5)
     assert len(msgs) == 1  # BEGIN and END give no message
@@ -243,28 +274,49 @@ def test_flat_insert_keys_order_and_types():
     assert list(m) == list(KEYS) == sorted(KEYS)
     assert m == {
         "data": [{"id": "1", "name": "a"}, {"id": "2", "name": None}],
-        "database": "db", "es": 1_700_000_000_000, "gtid": "", "id": 9, "isDdl": False,
-        "mysqlType": {"id": "int(11)", "name": "varchar(10)"}, "old": None, "pkNames": ["id"], "sql": "",
+        "database": "db",
+        "es": 1_700_000_000_000,
+        "gtid": "",
+        "id": 9,
+        "isDdl": False,
+        "mysqlType": {"id": "int(11)", "name": "varchar(10)"},
+        "old": None,
+        "pkNames": ["id"],
+        "sql": "",
         "sqlType": {"id": 4, "name": 2005},  # the last row decides the type
-        "table": "t", "ts": 1234500, "type": "INSERT",
+        "table": "t",
+        "ts": 1234500,
+        "type": "INSERT",
     }
     assert to_json(m).startswith('{"data":[{"id":"1","name":"a"},{"id":"2","name":null}],"database":"db"')
 
 
 def test_flat_update_accumulates_old_and_takes_pk_names_from_the_first_row():
-    upd = row_entry(pb.UPDATE, [
-        ([col(0, "id", "1"), col(1, "a", "x"), col(2, "b", "p")],
-         [col(0, "id", "1", key=True), col(1, "a", "y", updated=True), col(2, "b", "p")]),
-        ([col(0, "id", "2"), col(1, "a", "s"), col(2, "b", "q")],
-         [col(0, "id", "2"), col(1, "a", "s"), col(2, "b", "r", updated=True)]),  # no isKey here
-        ([col(0, "id", "3"), col(1, "a", None), col(2, "b", "z")],
-         [col(0, "id", "3"), col(1, "a", None), col(2, "b", "z")]),  # nothing changed in this row
-    ])
+    upd = row_entry(
+        pb.UPDATE,
+        [
+            (
+                [col(0, "id", "1"), col(1, "a", "x"), col(2, "b", "p")],
+                [col(0, "id", "1", key=True), col(1, "a", "y", updated=True), col(2, "b", "p")],
+            ),
+            (
+                [col(0, "id", "2"), col(1, "a", "s"), col(2, "b", "q")],
+                [col(0, "id", "2"), col(1, "a", "s"), col(2, "b", "r", updated=True)],
+            ),  # no isKey here
+            (
+                [col(0, "id", "3"), col(1, "a", None), col(2, "b", "z")],
+                [col(0, "id", "3"), col(1, "a", None), col(2, "b", "z")],
+            ),  # nothing changed in this row
+        ],
+    )
     (m,) = flat_messages(Message(4, entries=[upd]))
     assert m["id"] == 4 and m["type"] == "UPDATE"
     assert m["pkNames"] == ["id"]
-    assert m["data"] == [{"id": "1", "a": "y", "b": "p"}, {"id": "2", "a": "s", "b": "r"},
-                         {"id": "3", "a": None, "b": "z"}]
+    assert m["data"] == [
+        {"id": "1", "a": "y", "b": "p"},
+        {"id": "2", "a": "s", "b": "r"},
+        {"id": "3", "a": None, "b": "z"},
+    ]
     # row 2 still lists "a" (changed in row 1), row 3 lists both although nothing changed in it
     assert m["old"] == [{"a": "x"}, {"a": "s", "b": "q"}, {"a": None, "b": "z"}]
     assert abs(m["ts"] - time.time() * 1000) < 60_000
@@ -277,25 +329,48 @@ def test_flat_update_with_no_changed_column_keeps_empty_old_rows():
 
 
 def test_flat_delete_reads_the_before_image_and_skips_empty_rows():
-    dele = row_entry(pb.DELETE, [
-        ([col(0, "id", "5", key=True)], []),
-        ([], [col(0, "id", "6", key=True)]),  # no before columns: not a data row
-    ])
+    dele = row_entry(
+        pb.DELETE,
+        [
+            ([col(0, "id", "5", key=True)], []),
+            ([], [col(0, "id", "6", key=True)]),  # no before columns: not a data row
+        ],
+    )
     (m,) = flat_messages([dele], 2)
     assert m["data"] == [{"id": "5"}] and m["old"] is None and m["pkNames"] == ["id"]
 
 
 def test_flat_ddl_and_query_have_null_row_fields():
     rc = pb.RowChange(eventType=pb.ALTER, isDdl=True, sql="ALTER TABLE t ADD c INT", ddlSchemaName="db")
-    ddl = pb.Entry(header=pb.Header(schemaName="db", tableName="t", executeTime=5, gtid="0-1-9"),
-                   entryType=pb.ROWDATA, storeValue=rc.SerializeToString())
+    ddl = pb.Entry(
+        header=pb.Header(schemaName="db", tableName="t", executeTime=5, gtid="0-1-9"),
+        entryType=pb.ROWDATA,
+        storeValue=rc.SerializeToString(),
+    )
     (m,) = flat_messages([ddl], 3, clock=lambda: 0.001)
-    assert m == {"data": None, "database": "db", "es": 5, "gtid": "0-1-9", "id": 3, "isDdl": True,
-                 "mysqlType": None, "old": None, "pkNames": None, "sql": "ALTER TABLE t ADD c INT", "sqlType": None,
-                 "table": "t", "ts": 1, "type": "ALTER"}
+    assert m == {
+        "data": None,
+        "database": "db",
+        "es": 5,
+        "gtid": "0-1-9",
+        "id": 3,
+        "isDdl": True,
+        "mysqlType": None,
+        "old": None,
+        "pkNames": None,
+        "sql": "ALTER TABLE t ADD c INT",
+        "sqlType": None,
+        "table": "t",
+        "ts": 1,
+        "type": "ALTER",
+    }
     # a non-DDL, non-DML row change (XA COMMIT): no rows read, empty maps become null
-    xa = pb.Entry(entryType=pb.ROWDATA, storeValue=pb.RowChange(eventType=pb.XACOMMIT, sql="XA COMMIT 'x'",
-                                                                 rowDatas=[pb.RowData()]).SerializeToString())
+    xa = pb.Entry(
+        entryType=pb.ROWDATA,
+        storeValue=pb.RowChange(
+            eventType=pb.XACOMMIT, sql="XA COMMIT 'x'", rowDatas=[pb.RowData()]
+        ).SerializeToString(),
+    )
     (m,) = flat_messages([xa], 3)
     assert (m["type"], m["isDdl"], m["data"], m["sqlType"], m["old"]) == ("XACOMMIT", False, None, None, None)
 
@@ -319,11 +394,21 @@ def _local(ms: int) -> str:
 
 def test_printer_rowdata_layout():
     t = 1_700_000_000_000
-    upd = row_entry(pb.UPDATE, [
-        ([col(0, "id", "1")], [col(0, "id", "1", key=True), col(1, "name", "b", updated=True, sql_type=12,
-                                                                mysql_type="varchar(10)"),
-                               col(2, "pic", "\xe4\xbd\xa0", mysql_type="blob", sql_type=2004)]),
-    ], execute_time=t, gtid="0-1-5")
+    upd = row_entry(
+        pb.UPDATE,
+        [
+            (
+                [col(0, "id", "1")],
+                [
+                    col(0, "id", "1", key=True),
+                    col(1, "name", "b", updated=True, sql_type=12, mysql_type="varchar(10)"),
+                    col(2, "pic", "\xe4\xbd\xa0", mysql_type="blob", sql_type=2004),
+                ],
+            ),
+        ],
+        execute_time=t,
+        gtid="0-1-5",
+    )
     text = format_entry(upd, now_ms=t + 250)
     assert text == (
         "\n----------------> binlog[mysql-bin.000001:100] , name[db,t] , eventType : UPDATE , "
@@ -338,23 +423,34 @@ def test_printer_rowdata_layout():
 
 def test_printer_transaction_and_ddl_layout():
     t = 1_600_000_000_000
-    begin = pb.Entry(header=pb.Header(logfileName="mysql-bin.000002", logfileOffset=4, executeTime=t),
-                     entryType=pb.TRANSACTIONBEGIN,
-                     storeValue=pb.TransactionBegin(threadId=42, props=[pb.Pair(key="XA_TYPE", value="XA START"),
-                                                                        pb.Pair(key="XA_XID", value="'x1'")])
-                     .SerializeToString())
-    head = (f"\n================> binlog[mysql-bin.000002:4] , executeTime : {t}({_local(t)}) , gtid : () , "
-            "delay : 5ms\n\n")
+    begin = pb.Entry(
+        header=pb.Header(logfileName="mysql-bin.000002", logfileOffset=4, executeTime=t),
+        entryType=pb.TRANSACTIONBEGIN,
+        storeValue=pb.TransactionBegin(
+            threadId=42, props=[pb.Pair(key="XA_TYPE", value="XA START"), pb.Pair(key="XA_XID", value="'x1'")]
+        ).SerializeToString(),
+    )
+    head = (
+        f"\n================> binlog[mysql-bin.000002:4] , executeTime : {t}({_local(t)}) , gtid : () , delay : 5ms\n\n"
+    )
     assert format_entry(begin, now_ms=t + 5) == head + " BEGIN ----> Thread id: 42\n ------> XA START 'x1'\n"
-    end = pb.Entry(header=pb.Header(logfileName="mysql-bin.000002", logfileOffset=4, executeTime=t),
-                   entryType=pb.TRANSACTIONEND, storeValue=pb.TransactionEnd(transactionId="99").SerializeToString())
+    end = pb.Entry(
+        header=pb.Header(logfileName="mysql-bin.000002", logfileOffset=4, executeTime=t),
+        entryType=pb.TRANSACTIONEND,
+        storeValue=pb.TransactionEnd(transactionId="99").SerializeToString(),
+    )
     assert format_entry(end, now_ms=t + 5) == "----------------\n\n END ----> transaction id: 99\n" + head
     rc = pb.RowChange(eventType=pb.CREATE, isDdl=True, sql="CREATE TABLE x (id int)")
-    ddl = pb.Entry(header=pb.Header(logfileName="f", logfileOffset=1, schemaName="db", tableName="x", executeTime=t),
-                   entryType=pb.ROWDATA, storeValue=rc.SerializeToString())
+    ddl = pb.Entry(
+        header=pb.Header(logfileName="f", logfileOffset=1, schemaName="db", tableName="x", executeTime=t),
+        entryType=pb.ROWDATA,
+        storeValue=rc.SerializeToString(),
+    )
     assert format_entry(ddl, now_ms=t).endswith(
-        "eventType : CREATE , " f"executeTime : {t}({_local(t)}) , gtid : () , delay : 0 ms\n\n"
-        "ddl : true ,  sql ----> CREATE TABLE x (id int)\n\n")
+        "eventType : CREATE , "
+        f"executeTime : {t}({_local(t)}) , gtid : () , delay : 0 ms\n\n"
+        "ddl : true ,  sql ----> CREATE TABLE x (id int)\n\n"
+    )
     summary = format_summary(8, [begin, end], now_ms=t)
     lines = summary.split("\n")
     assert lines[1] == "*" * 52

@@ -38,12 +38,15 @@ from pycanal.ha.data import ClientRunningData
 # ------------------------------------------------------------------------------------------------ pure helpers
 
 
-@pytest.mark.parametrize(("text", "hosts"), [
-    ("10.0.0.1:2181", "10.0.0.1:2181"),
-    ("a:2181,b:2181", "a:2181,b:2181"),
-    ("a:2181,b:2181;c:2181", "a:2181,b:2181,c:2181"),  # canal: ';' appends another cluster's hosts
-    (" a:2181 ; b:2181 ;", "a:2181,b:2181"),
-])
+@pytest.mark.parametrize(
+    ("text", "hosts"),
+    [
+        ("10.0.0.1:2181", "10.0.0.1:2181"),
+        ("a:2181,b:2181", "a:2181,b:2181"),
+        ("a:2181,b:2181;c:2181", "a:2181,b:2181,c:2181"),  # canal: ';' appends another cluster's hosts
+        (" a:2181 ; b:2181 ;", "a:2181,b:2181"),
+    ],
+)
 def test_zk_hosts_joins_canals_clusters(text, hosts):
     assert zk_hosts(text) == hosts
 
@@ -54,11 +57,14 @@ def test_zk_hosts_refuses_an_empty_list(text):
         zk_hosts(text)
 
 
-@pytest.mark.parametrize(("text", "address"), [
-    ("10.0.0.1:11111", ("10.0.0.1", 11111)),
-    (" host.example:1 ", ("host.example", 1)),
-    ("[::1]:11111", ("::1", 11111)),
-])
+@pytest.mark.parametrize(
+    ("text", "address"),
+    [
+        ("10.0.0.1:11111", ("10.0.0.1", 11111)),
+        (" host.example:1 ", ("host.example", 1)),
+        ("[::1]:11111", ("::1", 11111)),
+    ],
+)
 def test_parse_address(text, address):
     assert parse_address(text) == address
 
@@ -88,8 +94,13 @@ def test_retry_delay_doubles_up_to_the_cap():
 def test_retryable_errors_are_the_failover_ones():
     for exc in (CanalConnectionError("x"), ServerNotFound("x"), ZooKeeperUnavailable("x"), InstanceNotStarted("x")):
         assert isinstance(exc, RETRYABLE)
-    for exc in (AuthenticationFailed("x"), BatchNotFound("x"), BatchOutOfOrder("x"), LocalProtocolError("x"),
-                ClientNotActive("x")):
+    for exc in (
+        AuthenticationFailed("x"),
+        BatchNotFound("x"),
+        BatchOutOfOrder("x"),
+        LocalProtocolError("x"),
+        ClientNotActive("x"),
+    ):
         assert not isinstance(exc, RETRYABLE)
 
 
@@ -284,8 +295,7 @@ def msg(batch_id: int) -> Message:
 
 def test_connection_failures_are_retried_with_backoff_on_a_new_connection():
     c, simple, monitor, _, closed = wired()
-    simple.results = [CanalConnectionError("reset"), InstanceNotStarted("destination:d should start first"),
-                      msg(7)]
+    simple.results = [CanalConnectionError("reset"), InstanceNotStarted("destination:d should start first"), msg(7)]
     assert c.get_without_ack(10) == msg(7)
     assert closed.sleeps == [0.5, 1.0]
     assert simple.log == ["connect", "get", "connect", "get", "disconnect", "connect", "get"]
@@ -306,8 +316,9 @@ def test_giving_up_names_the_cause():
         c.get_without_ack(10)
 
 
-@pytest.mark.parametrize("exc", [AuthenticationFailed("auth failed for user:x"), BatchOutOfOrder("firstly"),
-                                 LocalProtocolError("misuse")])
+@pytest.mark.parametrize(
+    "exc", [AuthenticationFailed("auth failed for user:x"), BatchOutOfOrder("firstly"), LocalProtocolError("misuse")]
+)
 def test_errors_a_reconnect_cannot_fix_are_raised_at_once(exc):
     c, simple, _, _, closed = wired()
     simple.results = [exc]

@@ -48,67 +48,79 @@ def conf(tmp_path: Path) -> Path:
 # java.util.Properties
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("a=b", {"a": "b"}),
-    ("a: b", {"a": "b"}),
-    ("a b", {"a": "b"}),
-    ("a\tb", {"a": "b"}),
-    ("a \t = \t b", {"a": "b"}),
-    ("a = = b", {"a": "= b"}),  # only one separator is eaten
-    ("a:=b", {"a": "=b"}),
-    ("a b = c", {"a": "b = c"}),  # whitespace ended the key; '=' after it is eaten only if first
-    ("a", {"a": ""}),
-    ("a=", {"a": ""}),
-    ("=b", {"": "b"}),
-    ("   a=b", {"a": "b"}),
-    ("a=b   ", {"a": "b   "}),  # trailing whitespace is part of the value
-    ("\f a=b", {"a": "b"}),  # form feed is whitespace
-    ("a\\=b=c", {"a=b": "c"}),
-    ("a\\:b:c", {"a:b": "c"}),
-    ("a\\ b c", {"a b": "c"}),
-    ("a=b\na=c", {"a": "c"}),  # later duplicates win
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("a=b", {"a": "b"}),
+        ("a: b", {"a": "b"}),
+        ("a b", {"a": "b"}),
+        ("a\tb", {"a": "b"}),
+        ("a \t = \t b", {"a": "b"}),
+        ("a = = b", {"a": "= b"}),  # only one separator is eaten
+        ("a:=b", {"a": "=b"}),
+        ("a b = c", {"a": "b = c"}),  # whitespace ended the key; '=' after it is eaten only if first
+        ("a", {"a": ""}),
+        ("a=", {"a": ""}),
+        ("=b", {"": "b"}),
+        ("   a=b", {"a": "b"}),
+        ("a=b   ", {"a": "b   "}),  # trailing whitespace is part of the value
+        ("\f a=b", {"a": "b"}),  # form feed is whitespace
+        ("a\\=b=c", {"a=b": "c"}),
+        ("a\\:b:c", {"a:b": "c"}),
+        ("a\\ b c", {"a b": "c"}),
+        ("a=b\na=c", {"a": "c"}),  # later duplicates win
+    ],
+)
 def test_separators(text: str, expected: dict[str, str]) -> None:
     assert parse_properties(text) == expected
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("# c\na=b", {"a": "b"}),
-    ("! c\na=b", {"a": "b"}),
-    ("   # indented comment\na=b", {"a": "b"}),
-    ("a=b # not a comment", {"a": "b # not a comment"}),
-    ("#comment ending in backslash \\\na=b", {"a": "b"}),  # comments never continue
-    ("\n\n   \n\ta=b\n\n", {"a": "b"}),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("# c\na=b", {"a": "b"}),
+        ("! c\na=b", {"a": "b"}),
+        ("   # indented comment\na=b", {"a": "b"}),
+        ("a=b # not a comment", {"a": "b # not a comment"}),
+        ("#comment ending in backslash \\\na=b", {"a": "b"}),  # comments never continue
+        ("\n\n   \n\ta=b\n\n", {"a": "b"}),
+    ],
+)
 def test_comments_and_blank_lines(text: str, expected: dict[str, str]) -> None:
     assert parse_properties(text) == expected
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("a=b\\\n   c", {"a": "bc"}),  # continuation drops the leading whitespace of the next line
-    ("a=one,\\\n    two,\\\n    three", {"a": "one,two,three"}),
-    ("a=b\\\\\nc=d", {"a": "b\\", "c": "d"}),  # an even number of backslashes does not continue
-    ("a=b\\\\\\\n c", {"a": "b\\c"}),  # an odd number does
-    ("a=b\\\n# still value", {"a": "b# still value"}),  # no comment inside a continuation
-    ("a=b\\\n\nc=d", {"a": "b", "c": "d"}),  # an empty continuation line ends the logical line
-    ("a=b\\", {"a": "b"}),  # backslash at end of input is dropped
-    ("ke\\\n  y=v", {"key": "v"}),  # keys continue too
-    ("a=b\\\r\n c\r\nd=e", {"a": "bc", "d": "e"}),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("a=b\\\n   c", {"a": "bc"}),  # continuation drops the leading whitespace of the next line
+        ("a=one,\\\n    two,\\\n    three", {"a": "one,two,three"}),
+        ("a=b\\\\\nc=d", {"a": "b\\", "c": "d"}),  # an even number of backslashes does not continue
+        ("a=b\\\\\\\n c", {"a": "b\\c"}),  # an odd number does
+        ("a=b\\\n# still value", {"a": "b# still value"}),  # no comment inside a continuation
+        ("a=b\\\n\nc=d", {"a": "b", "c": "d"}),  # an empty continuation line ends the logical line
+        ("a=b\\", {"a": "b"}),  # backslash at end of input is dropped
+        ("ke\\\n  y=v", {"key": "v"}),  # keys continue too
+        ("a=b\\\r\n c\r\nd=e", {"a": "bc", "d": "e"}),
+    ],
+)
 def test_continuations(text: str, expected: dict[str, str]) -> None:
     assert parse_properties(text) == expected
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("a=x\\ty\\nz\\rw\\f", "x\ty\nz\rw\f"),
-    ("a=\\u0041\\u00e9\\u4e2d", "Aé中"),
-    ("a=\\uD83D\\uDE00", "\U0001F600"),  # a UTF-16 surrogate pair becomes one character
-    ("a=c:\\\\dir", "c:\\dir"),
-    ("a=\\q\\#\\!\\=\\:", "q#!=:"),  # any other escaped character is itself
-    ("canal.instance.filter.regex=db\\\\..*", "db\\..*"),
-    ("canal.instance.filter.regex=.*\\\\..*", ".*\\..*"),
-    ("a=中文值", "中文值"),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("a=x\\ty\\nz\\rw\\f", "x\ty\nz\rw\f"),
+        ("a=\\u0041\\u00e9\\u4e2d", "Aé中"),
+        ("a=\\uD83D\\uDE00", "\U0001f600"),  # a UTF-16 surrogate pair becomes one character
+        ("a=c:\\\\dir", "c:\\dir"),
+        ("a=\\q\\#\\!\\=\\:", "q#!=:"),  # any other escaped character is itself
+        ("canal.instance.filter.regex=db\\\\..*", "db\\..*"),
+        ("canal.instance.filter.regex=.*\\\\..*", ".*\\..*"),
+        ("a=中文值", "中文值"),
+    ],
+)
 def test_escapes_and_unicode(text: str, expected: str) -> None:
     assert list(parse_properties(text).values()) == [expected]
 
@@ -176,20 +188,46 @@ def _utf16_hex(s: str) -> str:
 def test_parser_matches_java_util_properties(tmp_path: Path) -> None:
     """Differential check: random inputs made of the tricky pieces, parsed by Java and by us."""
     rng = random.Random(20240607)
-    pieces = ["a", "k", "=", ":", " ", "\t", "\f", "\\", "\n", "\r", "\r\n", "#", "!", "u", "0", "t", "n",
-              "é", "中", "\\u0041", "\\u12", "\\uD83D\\uDE00", "\\\\", "\\\n", "${", "}"]
+    pieces = [
+        "a",
+        "k",
+        "=",
+        ":",
+        " ",
+        "\t",
+        "\f",
+        "\\",
+        "\n",
+        "\r",
+        "\r\n",
+        "#",
+        "!",
+        "u",
+        "0",
+        "t",
+        "n",
+        "é",
+        "中",
+        "\\u0041",
+        "\\u12",
+        "\\uD83D\\uDE00",
+        "\\\\",
+        "\\\n",
+        "${",
+        "}",
+    ]
     texts = ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 50))) for _ in range(400)]
     for n, text in enumerate(texts):
         (tmp_path / f"{n:04d}.in").write_text(text, encoding="utf-8", newline="")
     (tmp_path / "Dump.java").write_text(_JAVA_DUMP)
-    subprocess.run(["java", str(tmp_path / "Dump.java"), str(tmp_path)], check=True, timeout=50,
-                   capture_output=True)
+    subprocess.run(["java", str(tmp_path / "Dump.java"), str(tmp_path)], check=True, timeout=50, capture_output=True)
     mismatches = []
     for n, text in enumerate(texts):
         try:
             props = parse_properties(text)
-            ours = "".join(f"{_utf16_hex(k)}={_utf16_hex(v)}\n"
-                           for k, v in sorted(props.items(), key=lambda kv: _utf16_hex(kv[0])))
+            ours = "".join(
+                f"{_utf16_hex(k)}={_utf16_hex(v)}\n" for k, v in sorted(props.items(), key=lambda kv: _utf16_hex(kv[0]))
+            )
         except ConfigError:
             ours = "ERROR\n"
         java = (tmp_path / f"{n:04d}.in.out").read_text(encoding="utf-8")
@@ -250,7 +288,9 @@ def test_defaults_when_keys_are_absent(conf: Path) -> None:
 
 
 def test_typed_values(conf: Path) -> None:
-    write(conf / "canal.properties", """
+    write(
+        conf / "canal.properties",
+        """
 canal.port = 0x2B67
 canal.withoutNetty = TRUE
 canal.serverMode = rocketMQ
@@ -260,8 +300,11 @@ canal.instance.parser.parallelThreadSize = 4
 canal.user = canal
 canal.passwd = E3619321C1A937C46A0D8BD1DAC39F93B27D4458
 canal.destinations = example
-""")
-    write(conf / "example" / "instance.properties", """
+""",
+    )
+    write(
+        conf / "example" / "instance.properties",
+        """
 canal.instance.master.address = [::1]:3307
 canal.instance.master.journal.name = mysql-bin.000003
 canal.instance.master.position = 4
@@ -272,7 +315,8 @@ canal.instance.gtidon = on
 canal.instance.connectionCharset = UTF8MB4
 canal.instance.mysql.slaveId = 1234
 canal.mq.partitionsNum = 3
-""")
+""",
+    )
     server = load_server_config(conf, environ={})
     assert server.port == 11111 and server.without_netty is True and server.server_mode == "rocketmq"
     assert server.memory.batch_mode == "ITEMSIZE" and server.binlog_formats == ("ROW", "MIXED")
@@ -280,7 +324,10 @@ canal.mq.partitionsNum = 3
     inst = load_instance_config(conf, "example", server)
     assert inst.master.address == HostPort("::1", 3307) and str(inst.master.address) == "[::1]:3307"
     assert (inst.master.journal_name, inst.master.position, inst.master.timestamp) == (
-        "mysql-bin.000003", 4, 1675914626000)
+        "mysql-bin.000003",
+        4,
+        1675914626000,
+    )
     assert inst.standby is not None and inst.standby.address == HostPort("db2.example.com", 3306)
     assert inst.standby.ssl.mode == "REQUIRED" and inst.master.ssl.mode == "DISABLED"
     assert inst.gtid_on is True and inst.connection_charset == "UTF-8" and inst.slave_id == 1234
@@ -289,8 +336,11 @@ canal.mq.partitionsNum = 3
 
 
 def test_unknown_keys_are_kept_not_fatal(conf: Path) -> None:
-    write(conf / "canal.properties", "canal.destinations = example\nmy.custom = 1\ncanal.port = 11111\n"
-          "kafka.acks = all\ncanal.instance.example.lazy = true\ncanal.instance.dbUsername = u\n")
+    write(
+        conf / "canal.properties",
+        "canal.destinations = example\nmy.custom = 1\ncanal.port = 11111\n"
+        "kafka.acks = all\ncanal.instance.example.lazy = true\ncanal.instance.dbUsername = u\n",
+    )
     write(conf / "example" / "instance.properties", "canal.instance.master.address = h:1\nmy.other = x\n")
     server = load_server_config(conf, environ={})
     assert server.extra == {"my.custom": "1"}
@@ -305,16 +355,18 @@ def test_unknown_keys_are_kept_not_fatal(conf: Path) -> None:
 # Lookup order
 
 
-@pytest.mark.parametrize(("override", "env", "file", "expected"), [
-    ("1001", "2002", "3003", 1001),
-    (None, "2002", "3003", 2002),
-    (None, None, "3003", 3003),
-    (None, None, None, 11111),
-    ("  ", "2002", "3003", 2002),  # blank counts as unset and falls through (Spring's rule)
-    (None, "", "3003", 3003),
-])
-def test_server_precedence(conf: Path, override: str | None, env: str | None, file: str | None,
-                           expected: int) -> None:
+@pytest.mark.parametrize(
+    ("override", "env", "file", "expected"),
+    [
+        ("1001", "2002", "3003", 1001),
+        (None, "2002", "3003", 2002),
+        (None, None, "3003", 3003),
+        (None, None, None, 11111),
+        ("  ", "2002", "3003", 2002),  # blank counts as unset and falls through (Spring's rule)
+        (None, "", "3003", 3003),
+    ],
+)
+def test_server_precedence(conf: Path, override: str | None, env: str | None, file: str | None, expected: int) -> None:
     text = "canal.destinations = example\n" + (f"canal.port = {file}\n" if file else "")
     write(conf / "canal.properties", text)
     overrides = {"canal.port": override} if override is not None else {}
@@ -339,21 +391,29 @@ def test_instance_precedence(conf: Path) -> None:
 
 
 def test_instance_keys_default_from_canal_properties(conf: Path) -> None:
-    write(conf / "canal.properties", "canal.destinations = example\n"
-          "canal.instance.master.address = 10.0.0.1:3306\ncanal.instance.dbUsername = shared\n")
+    write(
+        conf / "canal.properties",
+        "canal.destinations = example\n"
+        "canal.instance.master.address = 10.0.0.1:3306\ncanal.instance.dbUsername = shared\n",
+    )
     (conf / "example" / "instance.properties").unlink()  # canal tolerates a missing instance file
     inst = load_instance_config(conf, "example", load_server_config(conf, environ={}))
     assert inst.master.address == HostPort("10.0.0.1", 3306) and inst.db_username == "shared"
 
 
 def test_per_destination_mode_keys(conf: Path) -> None:
-    write(conf / "canal.properties", "canal.destinations = example\ncanal.instance.global.lazy = true\n"
-          "canal.instance.example.spring.xml = classpath:spring/memory-instance.xml\n")
+    write(
+        conf / "canal.properties",
+        "canal.destinations = example\ncanal.instance.global.lazy = true\n"
+        "canal.instance.example.spring.xml = classpath:spring/memory-instance.xml\n",
+    )
     inst = load_instance_config(conf, "example", load_server_config(conf, environ={}))
     assert inst.lazy is True and inst.meta_flavour == "memory"
     assert inst.tsdb.enable is False  # memory-instance.xml defaults tsdb off
-    write(conf / "canal.properties", "canal.destinations = example\ncanal.admin.manager = 127.0.0.1:8089\n"
-          "canal.instance.example.mode = spring\n")
+    write(
+        conf / "canal.properties",
+        "canal.destinations = example\ncanal.admin.manager = 127.0.0.1:8089\ncanal.instance.example.mode = spring\n",
+    )
     server = load_server_config(conf, environ={})
     assert server.global_mode == "manager"
     assert load_instance_config(conf, "example", server).mode == "manager"  # canal-admin forces manager mode
@@ -369,24 +429,32 @@ def _server_with(conf: Path, text: str, **kw: object) -> object:
 
 
 def test_placeholders(conf: Path) -> None:
-    server = _server_with(conf, "canal.instance.detecting.sql = select ${v:1}\n"
-                                "canal.instance.tsdb.dbUsername = ${user:${fallback:nobody}}\n"
-                                "canal.instance.tsdb.dbPassword = [${missing}]\n"
-                                "canal.ip = ${a}\na = ${b}\nb = 10.1.2.3\n"
-                                "canal.register.ip = ${from.env:x}\n", environ={"from.env": "1.2.3.4"})
+    server = _server_with(
+        conf,
+        "canal.instance.detecting.sql = select ${v:1}\n"
+        "canal.instance.tsdb.dbUsername = ${user:${fallback:nobody}}\n"
+        "canal.instance.tsdb.dbPassword = [${missing}]\n"
+        "canal.ip = ${a}\na = ${b}\nb = 10.1.2.3\n"
+        "canal.register.ip = ${from.env:x}\n",
+        environ={"from.env": "1.2.3.4"},
+    )
     assert server.detecting.sql == "select 1"  # default
     assert server.tsdb.db_username == "nobody"  # nested default
     assert server.tsdb.db_password == "[]"  # unresolvable, no default: empty (canal's configurer)
     assert server.ip == "10.1.2.3"  # recursive
     assert server.register_ip == "1.2.3.4"  # placeholders see the environment too
-    server = _server_with(conf, "user = admin\ncanal.instance.tsdb.dbUsername = ${user:${fallback:nobody}}\n",
-                          environ={})
+    server = _server_with(
+        conf, "user = admin\ncanal.instance.tsdb.dbUsername = ${user:${fallback:nobody}}\n", environ={}
+    )
     assert server.tsdb.db_username == "admin"
 
 
 def test_placeholder_paths_and_destination(conf: Path) -> None:
-    write(conf / "canal.properties", "canal.destinations = example\ncanal.file.data.dir = ../data\n"
-          "canal.instance.tsdb.dir = ${canal.file.data.dir:../conf}/${canal.instance.destination:}/tsdb\n")
+    write(
+        conf / "canal.properties",
+        "canal.destinations = example\ncanal.file.data.dir = ../data\n"
+        "canal.instance.tsdb.dir = ${canal.file.data.dir:../conf}/${canal.instance.destination:}/tsdb\n",
+    )
     server = load_server_config(conf, environ={})
     data = conf.parent / "data"  # relative paths resolve from <home>/bin, canal's working directory
     assert server.file_data_dir == str(data) and server.tsdb.dir == str(data / "tsdb")
@@ -403,9 +471,11 @@ def test_placeholder_cycle_is_an_error(conf: Path) -> None:
 
 
 def test_manager_address_placeholder(conf: Path) -> None:
-    server = _server_with(conf, "canal.admin.manager = 10.0.0.9:8089\n"
-                                "canal.instance.global.manager.address = ${canal.admin.manager}\n",
-                          environ={})
+    server = _server_with(
+        conf,
+        "canal.admin.manager = 10.0.0.9:8089\ncanal.instance.global.manager.address = ${canal.admin.manager}\n",
+        environ={},
+    )
     assert server.global_manager_address == "10.0.0.9:8089" and server.global_mode == "manager"
 
 
@@ -413,29 +483,32 @@ def test_manager_address_placeholder(conf: Path) -> None:
 # Malformed values
 
 
-@pytest.mark.parametrize(("key", "value", "reason"), [
-    ("canal.port", "abc", "not an integer"),
-    ("canal.port", "1_000", "not an integer"),
-    ("canal.port", "70000", "<= 65535"),
-    ("canal.metrics.pull.port", "12.5", "not an integer"),
-    ("canal.withoutNetty", "maybe", "not a boolean"),
-    ("canal.auto.scan", "yes please", "not a boolean"),
-    ("canal.instance.memory.buffer.size", "1000", "power of two"),
-    ("canal.instance.memory.buffer.size", "0", "power of two"),
-    ("canal.instance.memory.batch.mode", "BYTES", "one of MEMSIZE, ITEMSIZE"),
-    ("canal.instance.transaction.size", "1000", "power of two"),
-    ("canal.instance.parser.parallelBufferSize", "3", "power of two"),
-    ("canal.serverMode", "kafka2", "one of tcp"),
-    ("canal.auto.scan.interval", "0", ">= 1"),
-    ("canal.passwd", "secret", "40 hex digits"),
-    ("canal.destinations.expr", "example{a-b}", "prefix{N-M}"),
-    ("canal.destinations", "a/b", "not a usable instance folder"),
-    ("canal.instance.binlog.format", "ROW,JSON", "'JSON' is not one of ROW"),
-    ("canal.instance.binlog.image", "FULL,HALF", "'HALF' is not one of FULL"),
-    ("canal.instance.filter.regex", "db\\\\.(", "bad table filter regex"),
-    ("canal.instance.global.mode", "cluster", "one of spring, manager"),
-    ("canal.mq.accessChannel", "remote", "one of local, cloud"),
-])
+@pytest.mark.parametrize(
+    ("key", "value", "reason"),
+    [
+        ("canal.port", "abc", "not an integer"),
+        ("canal.port", "1_000", "not an integer"),
+        ("canal.port", "70000", "<= 65535"),
+        ("canal.metrics.pull.port", "12.5", "not an integer"),
+        ("canal.withoutNetty", "maybe", "not a boolean"),
+        ("canal.auto.scan", "yes please", "not a boolean"),
+        ("canal.instance.memory.buffer.size", "1000", "power of two"),
+        ("canal.instance.memory.buffer.size", "0", "power of two"),
+        ("canal.instance.memory.batch.mode", "BYTES", "one of MEMSIZE, ITEMSIZE"),
+        ("canal.instance.transaction.size", "1000", "power of two"),
+        ("canal.instance.parser.parallelBufferSize", "3", "power of two"),
+        ("canal.serverMode", "kafka2", "one of tcp"),
+        ("canal.auto.scan.interval", "0", ">= 1"),
+        ("canal.passwd", "secret", "40 hex digits"),
+        ("canal.destinations.expr", "example{a-b}", "prefix{N-M}"),
+        ("canal.destinations", "a/b", "not a usable instance folder"),
+        ("canal.instance.binlog.format", "ROW,JSON", "'JSON' is not one of ROW"),
+        ("canal.instance.binlog.image", "FULL,HALF", "'HALF' is not one of FULL"),
+        ("canal.instance.filter.regex", "db\\\\.(", "bad table filter regex"),
+        ("canal.instance.global.mode", "cluster", "one of spring, manager"),
+        ("canal.mq.accessChannel", "remote", "one of local, cloud"),
+    ],
+)
 def test_malformed_server_value_names_file_key_value(conf: Path, key: str, value: str, reason: str) -> None:
     path = write(conf / "canal.properties", f"canal.destinations = example\n{key} = {value}\n")
     shown = parse_properties(f"{key} = {value}")[key]
@@ -445,28 +518,32 @@ def test_malformed_server_value_names_file_key_value(conf: Path, key: str, value
     assert str(path) in msg and key in msg and repr(shown) in msg and reason in msg, msg
 
 
-@pytest.mark.parametrize(("key", "value", "reason"), [
-    ("canal.instance.master.address", "127.0.0.1", "host:port"),
-    ("canal.instance.master.address", "localhost:abc", "not a number"),
-    ("canal.instance.master.address", "localhost:0", "out of range"),
-    ("canal.instance.master.address", ":3306", "host:port"),
-    ("canal.instance.standby.address", "db2", "host:port"),
-    ("canal.instance.master.position", "-1", ">= 0"),
-    ("canal.instance.master.timestamp", "yesterday", "not an integer"),
-    ("canal.instance.mysql.slaveId", "x", "not an integer"),
-    ("canal.instance.mysql.slaveId", "4294967296", "<= 4294967295"),
-    ("canal.instance.gtidon", "yes please", "not a boolean"),
-    ("canal.instance.connectionCharset", "no-such-charset", "unknown character set"),
-    ("canal.instance.master.sslMode", "SOMETIMES", "one of DISABLED"),
-    ("canal.instance.memory.buffer.size", "3000", "power of two"),
-    ("canal.instance.filter.black.regex", "[", "bad table filter regex"),
-    ("canal.mq.partitionsNum", "0", ">= 1"),
-    ("canal.instance.example.mode", "plain", "one of spring, manager"),
-])
+@pytest.mark.parametrize(
+    ("key", "value", "reason"),
+    [
+        ("canal.instance.master.address", "127.0.0.1", "host:port"),
+        ("canal.instance.master.address", "localhost:abc", "not a number"),
+        ("canal.instance.master.address", "localhost:0", "out of range"),
+        ("canal.instance.master.address", ":3306", "host:port"),
+        ("canal.instance.standby.address", "db2", "host:port"),
+        ("canal.instance.master.position", "-1", ">= 0"),
+        ("canal.instance.master.timestamp", "yesterday", "not an integer"),
+        ("canal.instance.mysql.slaveId", "x", "not an integer"),
+        ("canal.instance.mysql.slaveId", "4294967296", "<= 4294967295"),
+        ("canal.instance.gtidon", "yes please", "not a boolean"),
+        ("canal.instance.connectionCharset", "no-such-charset", "unknown character set"),
+        ("canal.instance.master.sslMode", "SOMETIMES", "one of DISABLED"),
+        ("canal.instance.memory.buffer.size", "3000", "power of two"),
+        ("canal.instance.filter.black.regex", "[", "bad table filter regex"),
+        ("canal.mq.partitionsNum", "0", ">= 1"),
+        ("canal.instance.example.mode", "plain", "one of spring, manager"),
+    ],
+)
 def test_malformed_instance_value_names_file_key_value(conf: Path, key: str, value: str, reason: str) -> None:
     server = load_server_config(conf, environ={})
-    path = write(conf / "example" / "instance.properties",
-                 f"canal.instance.master.address = 127.0.0.1:3306\n{key} = {value}\n")
+    path = write(
+        conf / "example" / "instance.properties", f"canal.instance.master.address = 127.0.0.1:3306\n{key} = {value}\n"
+    )
     with pytest.raises(ConfigError) as err:
         load_instance_config(conf, "example", server)
     msg = str(err.value)
@@ -508,8 +585,7 @@ def test_other_config_errors(conf: Path, tmp_path: Path) -> None:
 def test_destinations_list_and_expression(conf: Path) -> None:
     server = _server_with(conf, "canal.destinations = b, a ,,b\n", environ={})
     assert server.destinations == ("b", "a") and server.resolve_destinations() == ("b", "a")
-    server = _server_with(conf, "canal.destinations = ignored\ncanal.destinations.expr = inst{1-3}\n",
-                          environ={})
+    server = _server_with(conf, "canal.destinations = ignored\ncanal.destinations.expr = inst{1-3}\n", environ={})
     assert server.destinations == ("inst1", "inst2", "inst3")
 
 
@@ -544,6 +620,7 @@ class Recorder:
             if (what, dest) in self.fail:
                 raise RuntimeError(f"cannot {what} {dest}")
             self.calls.append((what, dest))
+
         return call
 
     def scanner(self, conf: Path, known: tuple[str, ...] = ()) -> InstanceScanner:
@@ -583,8 +660,17 @@ def test_scanner_start_stop_restart(tmp_path: Path) -> None:
     assert scanner.active == {"a"}
     write(conf / "b" / "instance.properties", "x=2\n")
     assert scanner.scan_once() == [("start", "b")]
-    assert rec.calls == [("start", "a"), ("start", "b"), ("start", "c"), ("restart", "a"), ("restart", "a"),
-                         ("restart", "a"), ("stop", "b"), ("stop", "c"), ("start", "b")]
+    assert rec.calls == [
+        ("start", "a"),
+        ("start", "b"),
+        ("start", "c"),
+        ("restart", "a"),
+        ("restart", "a"),
+        ("restart", "a"),
+        ("stop", "b"),
+        ("stop", "c"),
+        ("start", "b"),
+    ]
 
 
 def test_scanner_known_destinations_are_adopted(tmp_path: Path) -> None:

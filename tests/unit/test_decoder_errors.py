@@ -28,8 +28,9 @@ def event(type_code: int, body: bytes, *, log_pos: int = 1000, crc: bool = True,
     return data
 
 
-def table_map(table_id: int = 7, types: bytes = bytes([C.MYSQL_TYPE_LONG, C.MYSQL_TYPE_VARCHAR]),
-              meta: bytes = b"\x40\x00") -> bytes:
+def table_map(
+    table_id: int = 7, types: bytes = bytes([C.MYSQL_TYPE_LONG, C.MYSQL_TYPE_VARCHAR]), meta: bytes = b"\x40\x00"
+) -> bytes:
     body = table_id.to_bytes(6, "little") + b"\x01\x00"
     body += b"\x02db\x00" + b"\x01t\x00"
     body += bytes([len(types)]) + types + bytes([len(meta)]) + meta + b"\xff"

@@ -39,8 +39,11 @@ def entry(offset: int, entry_type: int = pb.ROWDATA, event_type: int = pb.INSERT
 
 
 def txn(first: int, n_rows: int) -> list[StoreEvent]:
-    return [entry(first, pb.TRANSACTIONBEGIN, 0), *(entry(first + 1 + i) for i in range(n_rows)),
-            entry(first + 1 + n_rows, pb.TRANSACTIONEND, 0)]
+    return [
+        entry(first, pb.TRANSACTIONBEGIN, 0),
+        *(entry(first + 1 + i) for i in range(n_rows)),
+        entry(first + 1 + n_rows, pb.TRANSACTIONEND, 0),
+    ]
 
 
 def offsets(message: Message) -> list[int]:
@@ -89,8 +92,12 @@ def test_fake_satisfies_the_instance_protocol():
 def test_instance_must_run(server):
     server.get_instance("example").running = False
     calls = [
-        lambda: server.subscribe(C1), lambda: server.get_without_ack(C1, 10), lambda: server.get(C1, 10),
-        lambda: server.ack(C1, 1), lambda: server.rollback(C1), lambda: server.list_batch_ids(C1),
+        lambda: server.subscribe(C1),
+        lambda: server.get_without_ack(C1, 10),
+        lambda: server.get(C1, 10),
+        lambda: server.ack(C1, 1),
+        lambda: server.rollback(C1),
+        lambda: server.list_batch_ids(C1),
         lambda: server.subscribe(ClientIdentity("nowhere", 1001)),
     ]
     for call in calls:
@@ -101,10 +108,13 @@ def test_instance_must_run(server):
 
 
 def test_client_must_subscribe(server):
-    text = ("ClientIdentity:ClientIdentity[destination=example,clientId=1001,filter=<null>]"
-            " should subscribe first")
-    calls = (lambda: server.get_without_ack(C1, 10), lambda: server.get(C1, 10), lambda: server.ack(C1, 1),
-             lambda: server.list_batch_ids(C1))
+    text = "ClientIdentity:ClientIdentity[destination=example,clientId=1001,filter=<null>] should subscribe first"
+    calls = (
+        lambda: server.get_without_ack(C1, 10),
+        lambda: server.get(C1, 10),
+        lambda: server.ack(C1, 1),
+        lambda: server.list_batch_ids(C1),
+    )
     for call in calls:
         with pytest.raises(NotSubscribed) as ei:
             call()
@@ -290,9 +300,7 @@ def test_a_blocked_get_does_not_block_the_ack_that_makes_room():
     store.put([entry(i) for i in range(4)])
     first = server.get_without_ack(C1, 4)
     results: dict = {}
-    getter = threading.Thread(
-        target=lambda: results.setdefault("m", server.get_without_ack(C1, 4, 0)), daemon=True
-    )
+    getter = threading.Thread(target=lambda: results.setdefault("m", server.get_without_ack(C1, 4, 0)), daemon=True)
     producer = threading.Thread(target=lambda: store.put([entry(i) for i in range(4, 8)]), daemon=True)
     getter.start()
     producer.start()
@@ -328,8 +336,9 @@ def test_many_destinations_many_threads():
         except BaseException as exc:
             errors.append(exc)
 
-    threads = [threading.Thread(target=f, args=(f"d{d}",), daemon=True) for d in range(n_dest)
-               for f in (produce, consume)]
+    threads = [
+        threading.Thread(target=f, args=(f"d{d}",), daemon=True) for d in range(n_dest) for f in (produce, consume)
+    ]
     for t in threads:
         t.start()
     for t in threads:

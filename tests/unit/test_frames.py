@@ -114,7 +114,7 @@ def test_truncated_frame_is_reported_at_eof():
 
 def test_handshake_packet_golden():
     assert handshake_packet(SEED).hex() == "100118012a0a12080102030405060708"
-    assert frame(handshake_packet(SEED)).hex() == "00000010" "100118012a0a12080102030405060708"
+    assert frame(handshake_packet(SEED)).hex() == "00000010100118012a0a12080102030405060708"
     with pytest.raises(LocalProtocolError):
         handshake_packet(b"short")
 
@@ -122,8 +122,8 @@ def test_handshake_packet_golden():
 def test_ack_packets_golden():
     assert ack_packet().hex() == "10011803"
     pkt = error_packet(400, "auth failed for user:x")
-    body = "089003" "1216" + b"auth failed for user:x".hex()
-    assert pkt.hex() == "10011803" "2a1b" + body
+    body = "0890031216" + b"auth failed for user:x".hex()
+    assert pkt.hex() == "100118032a1b" + body
     ack = pb.Ack.FromString(parse_packet(pkt).body)
     assert (ack.error_code, ack.error_message) == (400, "auth failed for user:x")
     assert pb.Ack.FromString(parse_packet(error_packet(401, "m")).body).error_code == 401
@@ -131,16 +131,16 @@ def test_ack_packets_golden():
 
 
 def test_empty_messages_golden():
-    assert empty_messages_packet().hex() == "10011807" "2a0b" "08ffffffffffffffffff01"
+    assert empty_messages_packet().hex() == "100118072a0b08ffffffffffffffffff01"
     assert messages_packet(-1, ()) == empty_messages_packet()
 
 
 def test_raw_messages_are_hand_written_without_version():
     # field 3 = MESSAGES, field 5 = body {field 1 batch id, field 2 per entry}; no field 2 (version)
-    assert raw_messages_packet(5, [b"ab", b""]).hex() == "1807" "2a08" "0805" "12026162" "1200"
+    assert raw_messages_packet(5, [b"ab", b""]).hex() == "18072a080805120261621200"
     entries = [b"\x0a\x00" * 100, b"z"]
     pkt = raw_messages_packet(300, entries)
-    assert pkt.hex().startswith("1807" "2ad101" "08ac02" "12c801")
+    assert pkt.hex().startswith("18072ad10108ac0212c801")
     expected = pb.Packet(type=pb.MESSAGES, body=pb.Messages(batch_id=300, messages=entries).SerializeToString())
     assert pkt == expected.SerializeToString()
     back = parse_packet(pkt)
@@ -149,19 +149,34 @@ def test_raw_messages_are_hand_written_without_version():
 
 def test_non_raw_messages_carry_version():
     pkt = messages_packet(7, [b"e"])
-    assert pkt.hex() == "10011807" "2a05" "0807" "120165"
+    assert pkt.hex() == "100118072a050807120165"
 
 
 @pytest.mark.parametrize(
     ("cls", "golden", "fields"),
     [
-        (pb.Get, "0a076578616d706c65120431303031" "18e807" "20ffffffffffffffffff01" "2802" "3000",
-         {"destination": "example", "client_id": "1001", "fetch_size": 1000, "timeout": -1, "unit": 2,
-          "auto_ack": False}),
-        (pb.Sub, "0a076578616d706c65120431303031" "3a062e2a5c2e2e2a",
-         {"destination": "example", "client_id": "1001", "filter": ".*\\..*"}),
-        (pb.ClientAck, "0a076578616d706c65120431303031" "1807",
-         {"destination": "example", "client_id": "1001", "batch_id": 7}),
+        (
+            pb.Get,
+            "0a076578616d706c6512043130303118e80720ffffffffffffffffff0128023000",
+            {
+                "destination": "example",
+                "client_id": "1001",
+                "fetch_size": 1000,
+                "timeout": -1,
+                "unit": 2,
+                "auto_ack": False,
+            },
+        ),
+        (
+            pb.Sub,
+            "0a076578616d706c651204313030313a062e2a5c2e2e2a",
+            {"destination": "example", "client_id": "1001", "filter": ".*\\..*"},
+        ),
+        (
+            pb.ClientAck,
+            "0a076578616d706c651204313030311807",
+            {"destination": "example", "client_id": "1001", "batch_id": 7},
+        ),
         (pb.Messages, "08ffffffffffffffffff01", {"batch_id": -1}),
         (pb.Handshake, "12080102030405060708", {"seeds": SEED}),
     ],
@@ -236,9 +251,14 @@ def test_java_short_accepts(text, value):
 
 @pytest.mark.parametrize(
     ("text", "message"),
-    [("abc", 'For input string: "abc"'), ("1 ", 'For input string: "1 "'), ("1_0", 'For input string: "1_0"'),
-     ("+", 'For input string: "+"'), ("32768", 'Value out of range. Value:"32768" Radix:10'),
-     ("99999999999", 'For input string: "99999999999"')],
+    [
+        ("abc", 'For input string: "abc"'),
+        ("1 ", 'For input string: "1 "'),
+        ("1_0", 'For input string: "1_0"'),
+        ("+", 'For input string: "+"'),
+        ("32768", 'Value out of range. Value:"32768" Radix:10'),
+        ("99999999999", 'For input string: "99999999999"'),
+    ],
 )
 def test_java_short_refuses(text, message):
     with pytest.raises(_JavaError) as info:

@@ -36,9 +36,19 @@ def test_server_running_data_parses_canals_writes():
     assert parse_server_running(' {"active" : false , "address" : "h:1"} ').active is False
 
 
-@pytest.mark.parametrize("bad", [b"", b"not json", b"[]", b'{"active":true}', b'{"address":""}',
-                                 b'{"address":"h:1","active":"maybe"}', b'{"address":"h:1","cid":"x"}',
-                                 b"\xff\xfe"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        b"",
+        b"not json",
+        b"[]",
+        b'{"active":true}',
+        b'{"address":""}',
+        b'{"address":"h:1","active":"maybe"}',
+        b'{"address":"h:1","cid":"x"}',
+        b"\xff\xfe",
+    ],
+)
 def test_server_running_data_rejects_garbage(bad):
     with pytest.raises(HAError):
         parse_server_running(bad)
@@ -55,8 +65,9 @@ def test_client_running_data_is_canals_bytes():
 
 def test_zk_cursor_json_round_trips_byte_for_byte():
     pos = LogPosition.loads(ZK_CURSOR)
-    assert pos == LogPosition(LogIdentity("dbaddress", 3306),
-                              EntryPosition("mysql-bin.033017", 162831532, 12136, 1675914626000, ""))
+    assert pos == LogPosition(
+        LogIdentity("dbaddress", 3306), EntryPosition("mysql-bin.033017", 162831532, 12136, 1675914626000, "")
+    )
     assert pos.dumps(with_type=True) == ZK_CURSOR
 
 
@@ -64,8 +75,10 @@ def test_paths_are_canals():
     assert paths.destination_path("example") == "/otter/canal/destinations/example"
     assert paths.destination_server_running("example") == "/otter/canal/destinations/example/running"
     assert paths.destination_cluster_root("example") == "/otter/canal/destinations/example/cluster"
-    assert paths.destination_cluster_node("example", "10.0.0.1:11111") == \
-        "/otter/canal/destinations/example/cluster/10.0.0.1:11111"
+    assert (
+        paths.destination_cluster_node("example", "10.0.0.1:11111")
+        == "/otter/canal/destinations/example/cluster/10.0.0.1:11111"
+    )
     assert paths.canal_cluster_node("10.0.0.1:11111") == "/otter/canal/cluster/10.0.0.1:11111"
     assert paths.CANAL_CLUSTER_ROOT_NODE == "/otter/canal/cluster"
     assert paths.parse_path("example") == "/otter/canal/destinations/example/parse"
@@ -74,8 +87,9 @@ def test_paths_are_canals():
     assert paths.cursor_path("example", 1001) == "/otter/canal/destinations/example/1001/cursor"
     assert paths.destination_client_running("example", 1001) == "/otter/canal/destinations/example/1001/running"
     assert paths.batch_mark_path("example", 1001) == "/otter/canal/destinations/example/1001/mark"
-    assert paths.batch_mark_with_id_path("example", 1001, 12) == \
-        "/otter/canal/destinations/example/1001/mark/0000000012"
+    assert (
+        paths.batch_mark_with_id_path("example", 1001, 12) == "/otter/canal/destinations/example/1001/mark/0000000012"
+    )
     assert paths.preferred_path("example") == "/otter/canal/destinations/example/preferred"
 
 
@@ -83,14 +97,22 @@ def test_node_names():
     assert paths.batch_mark_node(1) == "0000000001"
     assert paths.batch_mark_node(2**31 - 1) == "2147483647"
     assert paths.batch_mark_id("0000000042") == 42
-    assert [n for n in ["running", "cluster", "1001", "parse", "preferred", "-1", "12a", "0002"]
-            if paths.is_client_node(n)] == ["1001", "0002"]
+    assert [
+        n for n in ["running", "cluster", "1001", "parse", "preferred", "-1", "12a", "0002"] if paths.is_client_node(n)
+    ] == ["1001", "0002"]
     assert paths.client_id_of("0002") == 2
-    for bad in (lambda: paths.batch_mark_node(-1), lambda: paths.batch_mark_node(2**31),
-                lambda: paths.batch_mark_id("x1"), lambda: paths.client_id_of("40000"),
-                lambda: paths.client_id_node_path("example", 40000), lambda: paths.client_id_node_path("e", True),
-                lambda: paths.destination_path("a/b"), lambda: paths.destination_path(""),
-                lambda: paths.destination_path(".."), lambda: paths.canal_cluster_node("x/y")):
+    for bad in (
+        lambda: paths.batch_mark_node(-1),
+        lambda: paths.batch_mark_node(2**31),
+        lambda: paths.batch_mark_id("x1"),
+        lambda: paths.client_id_of("40000"),
+        lambda: paths.client_id_node_path("example", 40000),
+        lambda: paths.client_id_node_path("e", True),
+        lambda: paths.destination_path("a/b"),
+        lambda: paths.destination_path(""),
+        lambda: paths.destination_path(".."),
+        lambda: paths.canal_cluster_node("x/y"),
+    ):
         with pytest.raises(HAError):
             bad()
 

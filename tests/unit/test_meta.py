@@ -244,7 +244,10 @@ def test_reads_a_meta_dat_written_by_canal(tmp_path, file_meta):
     m = file_meta(destinations=["example"])
     c = m.get_cursor(C1)
     assert (c.identity.address, c.position.journal_name, c.position.position) == (
-        "dbaddress", "mysql-bin.033017", 162831532)
+        "dbaddress",
+        "mysql-bin.033017",
+        162831532,
+    )
 
 
 def test_empty_meta_dat_holds_no_clients(tmp_path, file_meta):

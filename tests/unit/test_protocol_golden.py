@@ -16,9 +16,7 @@ def test_handshake_and_ack_packets():
 
 def test_get_sub_clientack_messages_bodies():
     get = packet.Get(destination="example", client_id="1001", fetch_size=1000, timeout=-1, unit=2, auto_ack=False)
-    assert get.SerializeToString().hex() == (
-        "0a076578616d706c65120431303031" "18e807" "20ffffffffffffffffff01" "2802" "3000"
-    )
+    assert get.SerializeToString().hex() == ("0a076578616d706c6512043130303118e80720ffffffffffffffffff0128023000")
     sub = packet.Sub(destination="example", client_id="1001", filter=".*\\..*")
     assert sub.SerializeToString().hex() == "0a076578616d706c651204313030313a062e2a5c2e2e2a"
     ack = packet.ClientAck(destination="example", client_id="1001", batch_id=7)

@@ -35,8 +35,26 @@ def test_tokenizer_quotes_comments_and_executable_comments() -> None:
     )
     toks = D.tokenize(sql)
     assert [t.value for t in toks] == [
-        "CREATE", "TABLE", "we`ird", "(", "a", "int", "COMMENT", "it's 'x'", ",", "b", "enum", "(", "q", ",",
-        "a\\b", ")", ")", "ENGINE", "=", "InnoDB",
+        "CREATE",
+        "TABLE",
+        "we`ird",
+        "(",
+        "a",
+        "int",
+        "COMMENT",
+        "it's 'x'",
+        ",",
+        "b",
+        "enum",
+        "(",
+        "q",
+        ",",
+        "a\\b",
+        ")",
+        ")",
+        "ENGINE",
+        "=",
+        "InnoDB",
     ]
     assert [t.kind for t in toks[:4]] == ["word", "word", "ident", "op"]
 
@@ -46,24 +64,44 @@ def test_tokenizer_modes_and_literals() -> None:
     assert [t.value for t in D.tokenize(r"'a\'", backslash_escapes=False)] == ["a\\"]
     toks = D.tokenize("DEFAULT _utf8mb4'x' X'0A' b'01' -1.5e3 .5 1abc")
     assert [(t.kind, t.value) for t in toks] == [
-        ("word", "DEFAULT"), ("word", "_utf8mb4"), ("string", "x"), ("string", "0A"), ("string", "01"),
-        ("op", "-"), ("number", "1.5e3"), ("number", ".5"), ("word", "1abc"),
+        ("word", "DEFAULT"),
+        ("word", "_utf8mb4"),
+        ("string", "x"),
+        ("string", "0A"),
+        ("string", "01"),
+        ("op", "-"),
+        ("number", "1.5e3"),
+        ("number", ".5"),
+        ("word", "1abc"),
     ]
     assert [t.value for t in D.tokenize("a<=>b->>'$.x'")] == ["a", "<=>", "b", "->>", "$.x"]
 
 
 def test_parse_classifies_statements() -> None:
     kinds = {
-        "BEGIN": D.Ignored, "INSERT INTO t VALUES (1)": D.Ignored, "GRANT ALL ON *.* TO x": D.Ignored,
-        "CREATE VIEW v AS SELECT 1": D.Ignored, "CREATE DEFINER=`a`@`%` TRIGGER tr BEFORE INSERT ON t": D.Ignored,
-        "DROP TEMPORARY TABLE IF EXISTS tmp": D.Ignored, "CREATE TEMPORARY TABLE tmp (a int)": D.Ignored,
-        "FLUSH PRIVILEGES": D.Ignored, "RENAME USER a TO b": D.Ignored,
-        "CREATE TABLE t (a int)": D.CreateTable, "ALTER TABLE t ADD b int": D.AlterTable,
-        "DROP TABLE t": D.DropTables, "TRUNCATE t": D.TruncateTable, "RENAME TABLE a TO b": D.RenameTables,
-        "CREATE SCHEMA s": D.CreateDatabase, "DROP DATABASE IF EXISTS s": D.DropDatabase,
-        "ALTER DATABASE CHARACTER SET latin1": D.AlterDatabase, "CREATE UNIQUE INDEX i ON t (a)": D.AlterTable,
-        "CREATE SEQUENCE s": D.CreateSequence, "CREATE WIDGET w": D.Unparsed, "ALTER TABLE t (": D.Unparsed,
-        "CREATE TABLE t (a int, b FOO BAR)": D.Unparsed, "CREATE TABLE t (a 'x')": D.Unparsed,
+        "BEGIN": D.Ignored,
+        "INSERT INTO t VALUES (1)": D.Ignored,
+        "GRANT ALL ON *.* TO x": D.Ignored,
+        "CREATE VIEW v AS SELECT 1": D.Ignored,
+        "CREATE DEFINER=`a`@`%` TRIGGER tr BEFORE INSERT ON t": D.Ignored,
+        "DROP TEMPORARY TABLE IF EXISTS tmp": D.Ignored,
+        "CREATE TEMPORARY TABLE tmp (a int)": D.Ignored,
+        "FLUSH PRIVILEGES": D.Ignored,
+        "RENAME USER a TO b": D.Ignored,
+        "CREATE TABLE t (a int)": D.CreateTable,
+        "ALTER TABLE t ADD b int": D.AlterTable,
+        "DROP TABLE t": D.DropTables,
+        "TRUNCATE t": D.TruncateTable,
+        "RENAME TABLE a TO b": D.RenameTables,
+        "CREATE SCHEMA s": D.CreateDatabase,
+        "DROP DATABASE IF EXISTS s": D.DropDatabase,
+        "ALTER DATABASE CHARACTER SET latin1": D.AlterDatabase,
+        "CREATE UNIQUE INDEX i ON t (a)": D.AlterTable,
+        "CREATE SEQUENCE s": D.CreateSequence,
+        "CREATE WIDGET w": D.Unparsed,
+        "ALTER TABLE t (": D.Unparsed,
+        "CREATE TABLE t (a int, b FOO BAR)": D.Unparsed,
+        "CREATE TABLE t (a 'x')": D.Unparsed,
     }
     for sql, kind in kinds.items():
         (op,) = D.parse(sql)
@@ -94,42 +132,82 @@ def test_unparsed_names_the_tables_it_may_change() -> None:
 
 # declared type -> (COLUMN_TYPE, COLLATION_NAME) as MariaDB 10.11 reports them in a utf8mb4 table
 MARIADB_TYPES = {
-    "int": ("int(11)", None), "int unsigned": ("int(10) unsigned", None),
-    "int(5) zerofill": ("int(5) unsigned zerofill", None), "integer(3)": ("int(3)", None),
+    "int": ("int(11)", None),
+    "int unsigned": ("int(10) unsigned", None),
+    "int(5) zerofill": ("int(5) unsigned zerofill", None),
+    "integer(3)": ("int(3)", None),
     "tinyint unsigned": ("tinyint(3) unsigned", None),
-    "bool": ("tinyint(1)", None), "int1": ("tinyint(4)", None), "int2": ("smallint(6)", None),
-    "int3": ("mediumint(9)", None), "middleint": ("mediumint(9)", None), "int4": ("int(11)", None),
-    "int8": ("bigint(20)", None), "bigint zerofill": ("bigint(20) unsigned zerofill", None),
-    "int signed": ("int(11)", None), "serial": ("bigint(20) unsigned", None),
-    "decimal": ("decimal(10,0)", None), "dec(4)": ("decimal(4,0)", None), "numeric": ("decimal(10,0)", None),
-    "fixed(3,1)": ("decimal(3,1)", None), "decimal(5,2) unsigned zerofill": ("decimal(5,2) unsigned zerofill", None),
-    "float": ("float", None), "float(10)": ("float", None), "float(24)": ("float", None),
-    "float(25)": ("double", None), "float(7,3)": ("float(7,3)", None), "float unsigned": ("float unsigned", None),
-    "real": ("double", None), "double precision(6,2)": ("double(6,2)", None), "float4": ("float", None),
-    "float8": ("double", None), "double(10,2) zerofill": ("double(10,2) unsigned zerofill", None),
-    "bit": ("bit(1)", None), "bit(64)": ("bit(64)", None), "year": ("year(4)", None), "year(2)": ("year(2)", None),
-    "datetime(0)": ("datetime", None), "time(6)": ("time(6)", None), "timestamp(3) null": ("timestamp(3)", None),
-    "char": ("char(1)", "utf8mb4_general_ci"), "char(0)": ("char(0)", "utf8mb4_general_ci"),
-    "binary": ("binary(1)", None), "char(3) byte": ("binary(3)", None), "varchar(5) byte": ("varbinary(5)", None),
+    "bool": ("tinyint(1)", None),
+    "int1": ("tinyint(4)", None),
+    "int2": ("smallint(6)", None),
+    "int3": ("mediumint(9)", None),
+    "middleint": ("mediumint(9)", None),
+    "int4": ("int(11)", None),
+    "int8": ("bigint(20)", None),
+    "bigint zerofill": ("bigint(20) unsigned zerofill", None),
+    "int signed": ("int(11)", None),
+    "serial": ("bigint(20) unsigned", None),
+    "decimal": ("decimal(10,0)", None),
+    "dec(4)": ("decimal(4,0)", None),
+    "numeric": ("decimal(10,0)", None),
+    "fixed(3,1)": ("decimal(3,1)", None),
+    "decimal(5,2) unsigned zerofill": ("decimal(5,2) unsigned zerofill", None),
+    "float": ("float", None),
+    "float(10)": ("float", None),
+    "float(24)": ("float", None),
+    "float(25)": ("double", None),
+    "float(7,3)": ("float(7,3)", None),
+    "float unsigned": ("float unsigned", None),
+    "real": ("double", None),
+    "double precision(6,2)": ("double(6,2)", None),
+    "float4": ("float", None),
+    "float8": ("double", None),
+    "double(10,2) zerofill": ("double(10,2) unsigned zerofill", None),
+    "bit": ("bit(1)", None),
+    "bit(64)": ("bit(64)", None),
+    "year": ("year(4)", None),
+    "year(2)": ("year(2)", None),
+    "datetime(0)": ("datetime", None),
+    "time(6)": ("time(6)", None),
+    "timestamp(3) null": ("timestamp(3)", None),
+    "char": ("char(1)", "utf8mb4_general_ci"),
+    "char(0)": ("char(0)", "utf8mb4_general_ci"),
+    "binary": ("binary(1)", None),
+    "char(3) byte": ("binary(3)", None),
+    "varchar(5) byte": ("varbinary(5)", None),
     "varchar(10) binary": ("varchar(10)", "utf8mb4_bin"),
     "national char varying(5)": ("varchar(5)", "utf8mb3_general_ci"),
-    "nchar varchar(4)": ("varchar(4)", "utf8mb3_general_ci"), "nvarchar(5)": ("varchar(5)", "utf8mb3_general_ci"),
-    "national char(5)": ("char(5)", "utf8mb3_general_ci"), "character varying(5)": ("varchar(5)", "utf8mb4_general_ci"),
-    "char(5) ascii": ("char(5)", "latin1_swedish_ci"), "char(5) unicode": ("char(5)", "ucs2_general_ci"),
-    "varchar(5) character set binary": ("varbinary(5)", None), "char(4) charset binary": ("binary(4)", None),
-    "text character set binary": ("blob", None), "enum('a','b') character set binary": ("enum('a','b')", "binary"),
+    "nchar varchar(4)": ("varchar(4)", "utf8mb3_general_ci"),
+    "nvarchar(5)": ("varchar(5)", "utf8mb3_general_ci"),
+    "national char(5)": ("char(5)", "utf8mb3_general_ci"),
+    "character varying(5)": ("varchar(5)", "utf8mb4_general_ci"),
+    "char(5) ascii": ("char(5)", "latin1_swedish_ci"),
+    "char(5) unicode": ("char(5)", "ucs2_general_ci"),
+    "varchar(5) character set binary": ("varbinary(5)", None),
+    "char(4) charset binary": ("binary(4)", None),
+    "text character set binary": ("blob", None),
+    "enum('a','b') character set binary": ("enum('a','b')", "binary"),
     "varchar(3) collate utf8mb4_bin": ("varchar(3)", "utf8mb4_bin"),
     "char(5) character set latin1 binary": ("char(5)", "latin1_bin"),
     "varchar(2) character set utf8": ("varchar(2)", "utf8mb3_general_ci"),
-    "text(10)": ("tinytext", "utf8mb4_general_ci"), "text(100)": ("text", "utf8mb4_general_ci"),
-    "text(70000)": ("mediumtext", "utf8mb4_general_ci"), "text(20000000)": ("longtext", "utf8mb4_general_ci"),
-    "blob(10)": ("tinyblob", None), "blob(300)": ("blob", None), "blob(70000)": ("mediumblob", None),
-    "long": ("mediumtext", "utf8mb4_general_ci"), "long varchar": ("mediumtext", "utf8mb4_general_ci"),
-    "long varbinary": ("mediumblob", None), "json": ("longtext", "utf8mb4_bin"),
+    "text(10)": ("tinytext", "utf8mb4_general_ci"),
+    "text(100)": ("text", "utf8mb4_general_ci"),
+    "text(70000)": ("mediumtext", "utf8mb4_general_ci"),
+    "text(20000000)": ("longtext", "utf8mb4_general_ci"),
+    "blob(10)": ("tinyblob", None),
+    "blob(300)": ("blob", None),
+    "blob(70000)": ("mediumblob", None),
+    "long": ("mediumtext", "utf8mb4_general_ci"),
+    "long varchar": ("mediumtext", "utf8mb4_general_ci"),
+    "long varbinary": ("mediumblob", None),
+    "json": ("longtext", "utf8mb4_bin"),
     r"""enum('a\\b','c''d',"e",'f  ')""": (r"enum('a\\b','c''d','e','f')", "utf8mb4_general_ci"),
     "set('x''y')": ("set('x''y')", "utf8mb4_general_ci"),
-    "point": ("point", None), "geometrycollection": ("geometrycollection", None), "inet6": ("inet6", None),
-    "uuid": ("uuid", None), "vector(3)": ("vector(3)", None),
+    "point": ("point", None),
+    "geometrycollection": ("geometrycollection", None),
+    "inet6": ("inet6", None),
+    "uuid": ("uuid", None),
+    "vector(3)": ("vector(3)", None),
 }
 
 
@@ -148,7 +226,14 @@ def test_column_type_text_mysql8_and_dialect_detection() -> None:
         "db",
     )
     assert [c for _, c in cols(cat, "t")] == [
-        "int", "int unsigned", "tinyint(1)", "int(5) unsigned zerofill", "year", "json", "bigint", "tinyint(1)",
+        "int",
+        "int unsigned",
+        "tinyint(1)",
+        "int(5) unsigned zerofill",
+        "year",
+        "json",
+        "bigint",
+        "tinyint(1)",
     ]
     assert cat.get("db", "t").charset == "utf8mb4" and cat.get("db", "t").collation == "utf8mb4_0900_ai_ci"
     assert dialect_for_version("10.11.6-MariaDB-log") is MARIADB
@@ -176,14 +261,22 @@ def test_alter_column_operations_and_order(cat: Catalog) -> None:
     cat.apply_sql("CREATE TABLE t (id int PRIMARY KEY, a varchar(10), b text)", "db")
     cat.apply_sql(
         "ALTER TABLE t ADD COLUMN c datetime(3) AFTER id, MODIFY a varchar(20) FIRST, ADD d int, "
-        "ADD COLUMN (e int, f bit), ADD g int FIRST", "db",
+        "ADD COLUMN (e int, f bit), ADD g int FIRST",
+        "db",
     )
     assert [n for n, _ in cols(cat, "t")] == ["g", "a", "id", "c", "b", "d", "e", "f"]
-    cat.apply_sql("ALTER TABLE t CHANGE c cc datetime(6) NOT NULL AFTER g, DROP COLUMN b, DROP e, "
-                  "RENAME COLUMN a TO aa, MODIFY COLUMN d bigint unsigned", "db")
+    cat.apply_sql(
+        "ALTER TABLE t CHANGE c cc datetime(6) NOT NULL AFTER g, DROP COLUMN b, DROP e, "
+        "RENAME COLUMN a TO aa, MODIFY COLUMN d bigint unsigned",
+        "db",
+    )
     assert cols(cat, "t") == [
-        ("g", "int(11)"), ("cc", "datetime(6)"), ("aa", "varchar(20)"), ("id", "int(11)"),
-        ("d", "bigint(20) unsigned"), ("f", "bit(1)"),
+        ("g", "int(11)"),
+        ("cc", "datetime(6)"),
+        ("aa", "varchar(20)"),
+        ("id", "int(11)"),
+        ("d", "bigint(20) unsigned"),
+        ("f", "bit(1)"),
     ]
     res = cat.apply_sql("ALTER TABLE t ADD COLUMN IF NOT EXISTS g int, DROP COLUMN IF EXISTS nope", "db")
     assert not res.uncertain and len(cols(cat, "t")) == 6
@@ -221,8 +314,11 @@ def test_create_variants(cat: Catalog) -> None:
     assert cat.get("db", "l3").uncertain and res.uncertain == [("db", "l3")]
     res = cat.apply_sql("CREATE TABLE s SELECT 1 AS x", "db")
     assert "SELECT" in (cat.get("db", "s").uncertain or "")
-    cat.apply_sql("CREATE TABLE `p` (`id` int NOT NULL, PRIMARY KEY (`id`)) ENGINE=InnoDB "
-                  "/*!50100 PARTITION BY RANGE (`id`) (PARTITION p0 VALUES LESS THAN (10) ENGINE = InnoDB) */", "db")
+    cat.apply_sql(
+        "CREATE TABLE `p` (`id` int NOT NULL, PRIMARY KEY (`id`)) ENGINE=InnoDB "
+        "/*!50100 PARTITION BY RANGE (`id`) (PARTITION p0 VALUES LESS THAN (10) ENGINE = InnoDB) */",
+        "db",
+    )
     assert cols(cat, "p") == [("id", "int(11)")]
     cat.apply_sql("CREATE SEQUENCE sq", "db")
     assert cols(cat, "sq")[-1] == ("cycle_count", "bigint(21)")
@@ -248,11 +344,21 @@ def test_drop_rename_truncate_and_databases(cat: Catalog) -> None:
 
 
 def test_convert_to_character_set_widens_text(cat: Catalog) -> None:
-    cat.apply_sql("CREATE TABLE cv (a text, b tinytext, c varchar(100), d mediumtext, e varbinary(10), "
-                  "f enum('x'), h json) CHARSET latin1", "db")
+    cat.apply_sql(
+        "CREATE TABLE cv (a text, b tinytext, c varchar(100), d mediumtext, e varbinary(10), "
+        "f enum('x'), h json) CHARSET latin1",
+        "db",
+    )
     cat.apply_sql("ALTER TABLE cv CONVERT TO CHARACTER SET utf8mb4", "db")
-    assert cols(cat, "cv") == [("a", "mediumtext"), ("b", "text"), ("c", "varchar(100)"), ("d", "longtext"),
-                               ("e", "varbinary(10)"), ("f", "enum('x')"), ("h", "longtext")]
+    assert cols(cat, "cv") == [
+        ("a", "mediumtext"),
+        ("b", "text"),
+        ("c", "varchar(100)"),
+        ("d", "longtext"),
+        ("e", "varbinary(10)"),
+        ("f", "enum('x')"),
+        ("h", "longtext"),
+    ]
     assert {c.collation for c in cat.get("db", "cv").columns} == {"utf8mb4_general_ci", None}
     cat.apply_sql("ALTER TABLE cv CONVERT TO CHARACTER SET latin1", "db")  # never narrows
     assert [c for _, c in cols(cat, "cv")][:2] == ["mediumtext", "text"]
@@ -288,13 +394,17 @@ def test_system_versioning(cat: Catalog) -> None:
     cat.apply_sql("CREATE TABLE v (id int PRIMARY KEY, a int) WITH SYSTEM VERSIONING", "db")
     t = cat.get("db", "v")
     assert [(c.name, c.column_type, c.invisible) for c in t.columns][2:] == [
-        ("row_start", "timestamp(6)", True), ("row_end", "timestamp(6)", True)]
+        ("row_start", "timestamp(6)", True),
+        ("row_end", "timestamp(6)", True),
+    ]
     assert t.primary_key() == ["id", "row_end"]
     cat.apply_sql("ALTER TABLE v DROP SYSTEM VERSIONING", "db")
     assert [n for n, _ in cols(cat, "v")] == ["id", "a"] and cat.get("db", "v").primary_key() == ["id"]
-    cat.apply_sql("CREATE TABLE w (x int, s timestamp(6) GENERATED ALWAYS AS ROW START, "
-                  "e timestamp(6) GENERATED ALWAYS AS ROW END, PERIOD FOR SYSTEM_TIME(s, e)) WITH SYSTEM VERSIONING",
-                  "db")
+    cat.apply_sql(
+        "CREATE TABLE w (x int, s timestamp(6) GENERATED ALWAYS AS ROW START, "
+        "e timestamp(6) GENERATED ALWAYS AS ROW END, PERIOD FOR SYSTEM_TIME(s, e)) WITH SYSTEM VERSIONING",
+        "db",
+    )
     assert [n for n, _ in cols(cat, "w")] == ["x", "s", "e"]
 
 
@@ -303,7 +413,9 @@ def test_snapshot_dump_and_load_round_trip(cat: Catalog) -> None:
     cat.apply_sql(
         "CREATE TABLE `we``ird` (`id` bigint unsigned NOT NULL AUTO_INCREMENT, a varchar(10) COLLATE latin1_bin, "
         "b enum('x','y''z'), g int AS (id + 1) STORED, i int INVISIBLE, PRIMARY KEY (id), UNIQUE KEY u (a(3), b), "
-        "KEY (g)) WITH SYSTEM VERSIONING", "lat")
+        "KEY (g)) WITH SYSTEM VERSIONING",
+        "lat",
+    )
     cat.apply_sql("CREATE TABLE j (d json, t text CHARACTER SET binary, s set('a'))", "db")
     cat.apply_sql("ALTER TABLE nowhere ADD x int", "db")
     data, extra = cat.dump()
@@ -313,7 +425,8 @@ def test_snapshot_dump_and_load_round_trip(cat: Catalog) -> None:
         u = again.get(t.schema, t.name)
         assert u is not None
         assert [(c.name, c.column_type, c.collation, c.nullable, c.invisible, c.generated) for c in u.columns] == [
-            (c.name, c.column_type, c.collation, c.nullable, c.invisible, c.generated) for c in t.columns]
+            (c.name, c.column_type, c.collation, c.nullable, c.invisible, c.generated) for c in t.columns
+        ]
         assert [(i.kind, i.name, i.parts) for i in u.indexes] == [(i.kind, i.name, i.parts) for i in t.indexes]
         assert (u.charset, u.collation, u.uncertain, u.versioned) == (t.charset, t.collation, t.uncertain, t.versioned)
     assert again.databases["lat"].charset == "latin1"
@@ -321,9 +434,14 @@ def test_snapshot_dump_and_load_round_trip(cat: Catalog) -> None:
 
 def test_sql_type_names() -> None:
     cases = {
-        "CREATE TABLE t (a int)": "CREATE", "ALTER TABLE t ADD b int": "ALTER", "DROP TABLE t": "ERASE",
-        "RENAME TABLE a TO b": "RENAME", "TRUNCATE t": "TRUNCATE", "CREATE INDEX i ON t (a)": "CINDEX",
-        "DROP INDEX i ON t": "DINDEX", "CREATE DATABASE d": "CREATE",
+        "CREATE TABLE t (a int)": "CREATE",
+        "ALTER TABLE t ADD b int": "ALTER",
+        "DROP TABLE t": "ERASE",
+        "RENAME TABLE a TO b": "RENAME",
+        "TRUNCATE t": "TRUNCATE",
+        "CREATE INDEX i ON t (a)": "CINDEX",
+        "DROP INDEX i ON t": "DINDEX",
+        "CREATE DATABASE d": "CREATE",
     }
     for sql, expected in cases.items():
         (op,) = D.parse(sql)
@@ -346,7 +464,12 @@ def test_mysql8_show_create_table_output() -> None:
     assert not res.uncertain, res.notes
     t = cat.get("db", "t")
     assert [(c.name, c.column_type) for c in t.columns] == [
-        ("id", "int"), ("j", "json"), ("d", "datetime(3)"), ("g", "point"), ("e", "varchar(10)"), ("h", "int"),
+        ("id", "int"),
+        ("j", "json"),
+        ("d", "datetime(3)"),
+        ("g", "point"),
+        ("e", "varchar(10)"),
+        ("h", "int"),
         ("!hidden!idx!0!0", ""),  # the functional key part, as MySQL 8 keeps it
     ]
     assert t.column("h").invisible and t.primary_key() == ["id"]
@@ -356,6 +479,7 @@ def test_mysql8_show_create_table_output() -> None:
     again = Catalog(dialect=MYSQL8)
     again.load(data, extra)
     assert [(c.name, c.column_type) for c in again.get("db", "t").columns] == [
-        (c.name, c.column_type) for c in cat.get("db", "t").columns]
+        (c.name, c.column_type) for c in cat.get("db", "t").columns
+    ]
     cat.apply_sql("DROP INDEX idx2 ON t", "db")
     assert [c.name for c in cat.get("db", "t").columns][-1] == "h"

@@ -24,13 +24,21 @@ def pos(offset: int, file: int = 1, ts: int = 0, server: int = 1, gtid: str | No
     return EntryPosition(f"mysql-bin.{file:06d}", offset, server, ts, gtid)
 
 
-def table_map(schema: str, table: str, columns: list[tuple[str | None, int, int]], *, at: int = 500,
-              pk: list[int] | None = None, charset: int | None = None) -> TableMapEvent:
-    cols = [ColumnInfo(i, t, m, True, name=n, charset=charset if t in (15, 254, 252) else None)
-            for i, (n, t, m) in enumerate(columns)]
+def table_map(
+    schema: str,
+    table: str,
+    columns: list[tuple[str | None, int, int]],
+    *,
+    at: int = 500,
+    pk: list[int] | None = None,
+    charset: int | None = None,
+) -> TableMapEvent:
+    cols = [
+        ColumnInfo(i, t, m, True, name=n, charset=charset if t in (15, 254, 252) else None)
+        for i, (n, t, m) in enumerate(columns)
+    ]
     header = EventHeader(1_700_000_000, C.TABLE_MAP, 1, 50, at + 50, 0)
-    return TableMapEvent(header, "mysql-bin.000001", 7, schema, table, cols, any(n for n, _, _ in columns),
-                         pk or [])
+    return TableMapEvent(header, "mysql-bin.000001", 7, schema, table, cols, any(n for n, _, _ in columns), pk or [])
 
 
 def history(**kw: Any) -> SchemaHistory:
@@ -50,8 +58,10 @@ def test_precedes() -> None:
     # another server: GTIDs when both have comparable ones, else timestamps (equal counts as before)
     assert precedes(pos(900, server=1, gtid="0-1-5"), pos(4, server=2, gtid="0-2-6"))
     assert not precedes(pos(4, server=1, gtid="0-1-7"), pos(900, server=2, gtid="0-2-6"))
-    assert precedes(pos(4, server=1, gtid="3e11fa47-71ca-11e1-9e33-c80aa9429562:1-9"),
-                    pos(4, server=2, gtid="3e11fa47-71ca-11e1-9e33-c80aa9429562:1-10"))
+    assert precedes(
+        pos(4, server=1, gtid="3e11fa47-71ca-11e1-9e33-c80aa9429562:1-9"),
+        pos(4, server=2, gtid="3e11fa47-71ca-11e1-9e33-c80aa9429562:1-10"),
+    )
     assert precedes(pos(900, server=1, ts=1000), pos(4, server=2, ts=1000))
     assert not precedes(pos(4, server=1, ts=2000), pos(900, server=2, ts=1000))
     with pytest.raises(SchemaHistoryError, match="cannot order"):
@@ -72,7 +82,9 @@ def test_apply_ddl_records_only_ddl_and_not_twice() -> None:
     assert [c.name for c in h.table("db", "t").columns] == ["a", "b"]
     rows = store.history("d")
     assert [(r.position.position, r.sql_type, r.use_schema, r.sql_table) for r in rows] == [
-        (120, "CREATE", "db", "t"), (130, "ALTER", "db", "t")]
+        (120, "CREATE", "db", "t"),
+        (130, "ALTER", "db", "t"),
+    ]
     assert h.position == pos(130) and h.version == 2
     h.apply_ddl(pos(140), "db", "CREATE TABLE x (a int BOGUS)", sql_mode=4)
     assert store.history("d")[-1].extra == {"sql_mode": 4, "unparsed": True}
@@ -141,15 +153,28 @@ T_COLS = [("id", C.MYSQL_TYPE_LONG, 0), ("a", C.MYSQL_TYPE_VARCHAR, 40), ("b", C
 
 def test_resolver_fills_columns() -> None:
     h = history()
-    h.apply_ddl(pos(100), "db", "CREATE TABLE t (id int unsigned PRIMARY KEY, a varchar(10), b decimal(5,2), "
-                               "e enum('x','y'), j json)")
-    tm = table_map("db", "t", [(None, C.MYSQL_TYPE_LONG, 0), (None, C.MYSQL_TYPE_VARCHAR, 40),
-                               (None, C.MYSQL_TYPE_NEWDECIMAL, (5 << 8) | 2), (None, C.MYSQL_TYPE_ENUM, 0xF701),
-                               (None, C.MYSQL_TYPE_BLOB, 4)])
+    h.apply_ddl(
+        pos(100),
+        "db",
+        "CREATE TABLE t (id int unsigned PRIMARY KEY, a varchar(10), b decimal(5,2), e enum('x','y'), j json)",
+    )
+    tm = table_map(
+        "db",
+        "t",
+        [
+            (None, C.MYSQL_TYPE_LONG, 0),
+            (None, C.MYSQL_TYPE_VARCHAR, 40),
+            (None, C.MYSQL_TYPE_NEWDECIMAL, (5 << 8) | 2),
+            (None, C.MYSQL_TYPE_ENUM, 0xF701),
+            (None, C.MYSQL_TYPE_BLOB, 4),
+        ],
+    )
     h.resolver(tm)
     assert [(c.name, c.mysql_type, c.unsigned, c.charset, c.is_pk) for c in tm.columns] == [
-        ("id", "int(10) unsigned", True, None, True), ("a", "varchar(10)", None, 45, False),
-        ("b", "decimal(5,2)", False, None, False), ("e", "enum('x','y')", None, 45, False),
+        ("id", "int(10) unsigned", True, None, True),
+        ("a", "varchar(10)", None, 45, False),
+        ("b", "decimal(5,2)", False, None, False),
+        ("e", "enum('x','y')", None, 45, False),
         ("j", "longtext", None, 46, False),
     ]
     assert tm.columns[3].enum_values == ["x", "y"]
@@ -158,13 +183,22 @@ def test_resolver_fills_columns() -> None:
     assert other.columns[0].mysql_type is None
 
 
-@pytest.mark.parametrize(("ddl", "problem"), [
-    ("CREATE TABLE t (id int, a varchar(10))", "the binlog has 3 columns, the history 2"),
-    ("CREATE TABLE t (id int, aa varchar(10), b decimal(5,2))", "column 2 is 'a' in the binlog, 'aa' in the history"),
-    ("CREATE TABLE t (id bigint, a varchar(10), b decimal(5,2))", "column 1 (id): binlog type LONG, history bigint"),
-    ("CREATE TABLE t (id int, a varchar(20), b decimal(5,2))", "column 2 (a): the binlog has 40 bytes long"),
-    ("CREATE TABLE t (id int, a varchar(10), b decimal(6,2))", "column 3 (b): the binlog has decimal(5,2)"),
-])
+@pytest.mark.parametrize(
+    ("ddl", "problem"),
+    [
+        ("CREATE TABLE t (id int, a varchar(10))", "the binlog has 3 columns, the history 2"),
+        (
+            "CREATE TABLE t (id int, aa varchar(10), b decimal(5,2))",
+            "column 2 is 'a' in the binlog, 'aa' in the history",
+        ),
+        (
+            "CREATE TABLE t (id bigint, a varchar(10), b decimal(5,2))",
+            "column 1 (id): binlog type LONG, history bigint",
+        ),
+        ("CREATE TABLE t (id int, a varchar(20), b decimal(5,2))", "column 2 (a): the binlog has 40 bytes long"),
+        ("CREATE TABLE t (id int, a varchar(10), b decimal(6,2))", "column 3 (b): the binlog has decimal(5,2)"),
+    ],
+)
 def test_resolver_mismatch(ddl: str, problem: str) -> None:
     h = history()
     h.apply_ddl(pos(100), "db", ddl)
@@ -180,11 +214,19 @@ def test_resolver_mismatch(ddl: str, problem: str) -> None:
 def test_other_shape_checks() -> None:
     h = history()
     h.apply_ddl(pos(100), "db", "CREATE TABLE t (a datetime(3), b text, c bit(5), d char(3) CHARACTER SET latin1)")
-    good = [(None, C.MYSQL_TYPE_DATETIME2, 3), (None, C.MYSQL_TYPE_BLOB, 2), (None, C.MYSQL_TYPE_BIT, 5),
-            (None, C.MYSQL_TYPE_STRING, 0xFE03)]
+    good = [
+        (None, C.MYSQL_TYPE_DATETIME2, 3),
+        (None, C.MYSQL_TYPE_BLOB, 2),
+        (None, C.MYSQL_TYPE_BIT, 5),
+        (None, C.MYSQL_TYPE_STRING, 0xFE03),
+    ]
     h.resolver(table_map("db", "t", good))
-    for i, bad in ((0, (None, C.MYSQL_TYPE_DATETIME2, 6)), (1, (None, C.MYSQL_TYPE_BLOB, 3)),
-                   (2, (None, C.MYSQL_TYPE_BIT, 0x100)), (3, (None, C.MYSQL_TYPE_STRING, 0xFE06))):
+    for i, bad in (
+        (0, (None, C.MYSQL_TYPE_DATETIME2, 6)),
+        (1, (None, C.MYSQL_TYPE_BLOB, 3)),
+        (2, (None, C.MYSQL_TYPE_BIT, 0x100)),
+        (3, (None, C.MYSQL_TYPE_STRING, 0xFE06)),
+    ):
         cols = list(good)
         cols[i] = bad
         with pytest.raises(SchemaMismatchError, match=f"column {i + 1} "):
@@ -215,8 +257,11 @@ class FakeServer:
         if sql.startswith("SELECT VERSION()"):
             return [("10.11.6-MariaDB-log", "utf8mb4", "utf8mb4_general_ci", 0)]
         if "information_schema.COLLATIONS" in sql:
-            return [("utf8mb4_general_ci", "utf8mb4", 45, "Yes"), ("utf8mb4_bin", "utf8mb4", 46, ""),
-                    ("latin1_swedish_ci", "latin1", 8, "Yes")]
+            return [
+                ("utf8mb4_general_ci", "utf8mb4", 45, "Yes"),
+                ("utf8mb4_bin", "utf8mb4", 46, ""),
+                ("latin1_swedish_ci", "latin1", 8, "Yes"),
+            ]
         if "information_schema.SCHEMATA" in sql:
             return [("information_schema", "utf8mb3", "utf8mb3_general_ci"), ("db", "latin1", "latin1_swedish_ci")]
         if sql.startswith("SHOW FULL TABLES FROM `db`"):
@@ -230,9 +275,13 @@ class FakeServer:
 
 
 def test_initial_snapshot_and_live_fallback() -> None:
-    server = FakeServer({("db", "t"): "CREATE TABLE `t` (`id` int(11), `a` varchar(10), `b` decimal(5,2)) "
-                                      "ENGINE=InnoDB DEFAULT CHARSET=latin1",
-                         ("db", "skip"): "CREATE TABLE `skip` (`x` int)"})
+    server = FakeServer(
+        {
+            ("db", "t"): "CREATE TABLE `t` (`id` int(11), `a` varchar(10), `b` decimal(5,2)) "
+            "ENGINE=InnoDB DEFAULT CHARSET=latin1",
+            ("db", "skip"): "CREATE TABLE `skip` (`x` int)",
+        }
+    )
     store = MemoryStore()
     h = SchemaHistory(store, destination="d", query=server, table_filter=TableFilter(black="db\\.skip"))
     assert not any("`skip`" in q for q in server.sent if q.startswith("SHOW CREATE"))
@@ -309,17 +358,26 @@ def replay_fixture(name: str) -> list[TableMapEvent]:
     return maps
 
 
-@pytest.mark.parametrize(("name", "table", "types"), [
-    ("mysql-enum-string-set.000001", "t", ["char(128)", "varchar(300)", "enum('var1','variant2','foo')",
-                                          "set('one','two','three','four')", "text"]),
-    ("mysql_type_bit.000001", "foo", ["bit(3)", "text", "bit(8)"]),
-    # MySQL 8.0.26: no integer display widths
-    ("binlog-invisible-columns.000001", "t1", ["int unsigned", "int unsigned", "int", "text", "blob",
-                                               "bigint unsigned"]),
-    ("vector.binlog", "bar", ["bigint unsigned", "vector(2)", "text", "vector(4)"]),
-    # MySQL 8.0.17: INDEX i((a+1)) keeps a hidden column between a and the later-added b
-    ("rpl_unfiltered_hidden_gcol.000001", "t", ["int(11)", "", "text"]),
-])
+@pytest.mark.parametrize(
+    ("name", "table", "types"),
+    [
+        (
+            "mysql-enum-string-set.000001",
+            "t",
+            ["char(128)", "varchar(300)", "enum('var1','variant2','foo')", "set('one','two','three','four')", "text"],
+        ),
+        ("mysql_type_bit.000001", "foo", ["bit(3)", "text", "bit(8)"]),
+        # MySQL 8.0.26: no integer display widths
+        (
+            "binlog-invisible-columns.000001",
+            "t1",
+            ["int unsigned", "int unsigned", "int", "text", "blob", "bigint unsigned"],
+        ),
+        ("vector.binlog", "bar", ["bigint unsigned", "vector(2)", "text", "vector(4)"]),
+        # MySQL 8.0.17: INDEX i((a+1)) keeps a hidden column between a and the later-added b
+        ("rpl_unfiltered_hidden_gcol.000001", "t", ["int(11)", "", "text"]),
+    ],
+)
 def test_mysql_fixture_binlogs(name: str, table: str, types: list[str]) -> None:
     maps = [m for m in replay_fixture(name) if m.table == table]
     assert maps and all([c.mysql_type for c in m.columns] == types for m in maps)

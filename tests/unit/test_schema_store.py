@@ -43,7 +43,9 @@ def test_snapshots_replace_and_delete(store: Any) -> None:
     assert store.add_snapshot("dest", SnapshotRow(P1, {"db": "v2"}, {"history_id": 4})) == s1  # replaced
     snaps = store.snapshots("dest")
     assert [(s.id, s.position, s.data, s.extra.get("history_id")) for s in snaps] == [
-        (s0, INIT_POSITION, None, None), (s1, P1, None, 4)]
+        (s0, INIT_POSITION, None, None),
+        (s1, P1, None, 4),
+    ]
     assert is_init(snaps[0].position) and not is_init(snaps[1].position)
     assert store.snapshot_data("dest", s1) == {"db": "v2"}
     store.delete_snapshots("dest", [s0])
@@ -65,8 +67,19 @@ def test_sqlite_reopen_and_errors(tmp_path: Any) -> None:
     conn = sqlite3.connect(again.path)
     names = [r[1] for r in conn.execute("PRAGMA table_info(meta_history)")]
     conn.close()
-    assert names[3:] == ["destination", "binlog_file", "binlog_offest", "binlog_master_id", "binlog_timestamp",
-                         "use_schema", "sql_schema", "sql_table", "sql_text", "sql_type", "extra"]
+    assert names[3:] == [
+        "destination",
+        "binlog_file",
+        "binlog_offest",
+        "binlog_master_id",
+        "binlog_timestamp",
+        "use_schema",
+        "sql_schema",
+        "sql_table",
+        "sql_text",
+        "sql_type",
+        "extra",
+    ]
     conn = sqlite3.connect(again.path)
     conn.execute("UPDATE meta_history SET extra = 'not json'")
     conn.commit()

@@ -26,14 +26,19 @@ IDENT = LogIdentity("127.0.0.1", 3306)
 BEGIN, ROW, END = pb.TRANSACTIONBEGIN, pb.ROWDATA, pb.TRANSACTIONEND
 
 
-def pos(offset: int, ts: int | None = None, journal: str = "mysql-bin.000001", gtid: str = "",
-        ) -> LogPosition:
+def pos(
+    offset: int,
+    ts: int | None = None,
+    journal: str = "mysql-bin.000001",
+    gtid: str = "",
+) -> LogPosition:
     ts = 1_000_000 + offset if ts is None else ts
     return LogPosition(IDENT, EntryPosition(journal, offset, 1, ts, gtid))
 
 
-def ev(offset: int, entry_type: int = ROW, event_type: int = pb.INSERT, size: int = 10, rows: int = 1,
-       gtid: str = "") -> StoreEvent:
+def ev(
+    offset: int, entry_type: int = ROW, event_type: int = pb.INSERT, size: int = 10, rows: int = 1, gtid: str = ""
+) -> StoreEvent:
     p = pos(offset, gtid=gtid)
     raw = bytes([offset % 256]) * size
     return StoreEvent.of(raw, p, entry_type, event_type, gtid, p.position.timestamp or 0, rows)
@@ -404,8 +409,17 @@ def test_million_row_transaction_streams_in_bounded_memory():
 
     def make(entry_type: int, p: LogPosition) -> TrackedEvent:
         is_row = entry_type == ROW
-        e = TrackedEvent(raw, p, entry_type, pb.INSERT if is_row else 0, not is_row, "",
-                         p.position.timestamp or 0, len(raw), 1 if is_row else 0)
+        e = TrackedEvent(
+            raw,
+            p,
+            entry_type,
+            pb.INSERT if is_row else 0,
+            not is_row,
+            "",
+            p.position.timestamp or 0,
+            len(raw),
+            1 if is_row else 0,
+        )
         with TrackedEvent.lock:
             TrackedEvent.live += 1
             TrackedEvent.max_live = max(TrackedEvent.max_live, TrackedEvent.live)

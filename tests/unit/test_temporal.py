@@ -34,8 +34,15 @@ def test_datetime2_all_precisions():
     ym = 2020 * 13 + 1
     intpart = ((ym << 5 | 2) << 17) | (3 << 12 | 4 << 6 | 5)
     head = (intpart + 0x8000000000).to_bytes(5, "big")
-    fracs = {0: b"", 1: bytes([12]), 2: bytes([12]), 3: (1234).to_bytes(2, "big"), 4: (1234).to_bytes(2, "big"),
-             5: (123456).to_bytes(3, "big"), 6: (123456).to_bytes(3, "big")}
+    fracs = {
+        0: b"",
+        1: bytes([12]),
+        2: bytes([12]),
+        3: (1234).to_bytes(2, "big"),
+        4: (1234).to_bytes(2, "big"),
+        5: (123456).to_bytes(3, "big"),
+        6: (123456).to_bytes(3, "big"),
+    }
     want = {0: "", 1: ".1", 2: ".12", 3: ".123", 4: ".1234", 5: ".12345", 6: ".123456"}
     for fsp in range(7):
         data = head + fracs[fsp]

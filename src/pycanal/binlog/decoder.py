@@ -60,27 +60,56 @@ log = logging.getLogger(__name__)
 _HEADER = struct.Struct("<IBIIIH")
 _NUMERIC_TYPES = frozenset(
     (
-        C.MYSQL_TYPE_TINY, C.MYSQL_TYPE_SHORT, C.MYSQL_TYPE_INT24, C.MYSQL_TYPE_LONG, C.MYSQL_TYPE_LONGLONG,
-        C.MYSQL_TYPE_FLOAT, C.MYSQL_TYPE_DOUBLE, C.MYSQL_TYPE_NEWDECIMAL, C.MYSQL_TYPE_DECIMAL,
+        C.MYSQL_TYPE_TINY,
+        C.MYSQL_TYPE_SHORT,
+        C.MYSQL_TYPE_INT24,
+        C.MYSQL_TYPE_LONG,
+        C.MYSQL_TYPE_LONGLONG,
+        C.MYSQL_TYPE_FLOAT,
+        C.MYSQL_TYPE_DOUBLE,
+        C.MYSQL_TYPE_NEWDECIMAL,
+        C.MYSQL_TYPE_DECIMAL,
     )
 )
 _CHARACTER_TYPES = frozenset(
     (
-        C.MYSQL_TYPE_STRING, C.MYSQL_TYPE_VAR_STRING, C.MYSQL_TYPE_VARCHAR, C.MYSQL_TYPE_BLOB,
-        C.MYSQL_TYPE_TINY_BLOB, C.MYSQL_TYPE_MEDIUM_BLOB, C.MYSQL_TYPE_LONG_BLOB,
+        C.MYSQL_TYPE_STRING,
+        C.MYSQL_TYPE_VAR_STRING,
+        C.MYSQL_TYPE_VARCHAR,
+        C.MYSQL_TYPE_BLOB,
+        C.MYSQL_TYPE_TINY_BLOB,
+        C.MYSQL_TYPE_MEDIUM_BLOB,
+        C.MYSQL_TYPE_LONG_BLOB,
     )
 )
 _ROWS_KIND = {
-    C.WRITE_ROWS_V1: "INSERT", C.WRITE_ROWS_V2: "INSERT", C.MARIA_WRITE_ROWS_COMPRESSED_V1: "INSERT",
-    C.MARIA_WRITE_ROWS_COMPRESSED: "INSERT", C.PRE_GA_WRITE_ROWS: "INSERT",
-    C.UPDATE_ROWS_V1: "UPDATE", C.UPDATE_ROWS_V2: "UPDATE", C.MARIA_UPDATE_ROWS_COMPRESSED_V1: "UPDATE",
-    C.MARIA_UPDATE_ROWS_COMPRESSED: "UPDATE", C.PARTIAL_UPDATE_ROWS: "UPDATE", C.PRE_GA_UPDATE_ROWS: "UPDATE",
-    C.DELETE_ROWS_V1: "DELETE", C.DELETE_ROWS_V2: "DELETE", C.MARIA_DELETE_ROWS_COMPRESSED_V1: "DELETE",
-    C.MARIA_DELETE_ROWS_COMPRESSED: "DELETE", C.PRE_GA_DELETE_ROWS: "DELETE",
+    C.WRITE_ROWS_V1: "INSERT",
+    C.WRITE_ROWS_V2: "INSERT",
+    C.MARIA_WRITE_ROWS_COMPRESSED_V1: "INSERT",
+    C.MARIA_WRITE_ROWS_COMPRESSED: "INSERT",
+    C.PRE_GA_WRITE_ROWS: "INSERT",
+    C.UPDATE_ROWS_V1: "UPDATE",
+    C.UPDATE_ROWS_V2: "UPDATE",
+    C.MARIA_UPDATE_ROWS_COMPRESSED_V1: "UPDATE",
+    C.MARIA_UPDATE_ROWS_COMPRESSED: "UPDATE",
+    C.PARTIAL_UPDATE_ROWS: "UPDATE",
+    C.PRE_GA_UPDATE_ROWS: "UPDATE",
+    C.DELETE_ROWS_V1: "DELETE",
+    C.DELETE_ROWS_V2: "DELETE",
+    C.MARIA_DELETE_ROWS_COMPRESSED_V1: "DELETE",
+    C.MARIA_DELETE_ROWS_COMPRESSED: "DELETE",
+    C.PRE_GA_DELETE_ROWS: "DELETE",
 }
 _ROWS_V2 = frozenset(
-    (C.WRITE_ROWS_V2, C.UPDATE_ROWS_V2, C.DELETE_ROWS_V2, C.PARTIAL_UPDATE_ROWS,
-     C.MARIA_WRITE_ROWS_COMPRESSED, C.MARIA_UPDATE_ROWS_COMPRESSED, C.MARIA_DELETE_ROWS_COMPRESSED)
+    (
+        C.WRITE_ROWS_V2,
+        C.UPDATE_ROWS_V2,
+        C.DELETE_ROWS_V2,
+        C.PARTIAL_UPDATE_ROWS,
+        C.MARIA_WRITE_ROWS_COMPRESSED,
+        C.MARIA_UPDATE_ROWS_COMPRESSED,
+        C.MARIA_DELETE_ROWS_COMPRESSED,
+    )
 )
 _ROWS_COMPRESSED = frozenset(range(C.MARIA_WRITE_ROWS_COMPRESSED_V1, C.MARIA_DELETE_ROWS_COMPRESSED + 1))
 LOG_EVENT_IGNORABLE_F = 0x80
@@ -196,7 +225,9 @@ class BinlogDecoder:
         if size != len(data):
             raise TruncatedEventError(
                 f"event header says {size} bytes, got {len(data)}",
-                log_file=self.log_file, log_pos=start, event_type=type_code,
+                log_file=self.log_file,
+                log_pos=start,
+                event_type=type_code,
             )
         header = EventHeader(ts, type_code, server_id, size, log_pos, flags)
         end = size
@@ -209,21 +240,19 @@ class BinlogDecoder:
         if has_crc:
             end -= 4
             if self.verify_checksum and zlib.crc32(data[:end]) != int.from_bytes(data[end:], "little"):
-                raise ChecksumError(
-                    "CRC32 mismatch", log_file=self.log_file, log_pos=start, event_type=type_code
-                )
+                raise ChecksumError("CRC32 mismatch", log_file=self.log_file, log_pos=start, event_type=type_code)
         try:
             event = self._dispatch(header, data, end)
         except DecodeError as exc:
             if exc.log_pos is None:
-                raise type(exc)(
-                    exc.reason, log_file=self.log_file, log_pos=start, event_type=type_code
-                ) from exc
+                raise type(exc)(exc.reason, log_file=self.log_file, log_pos=start, event_type=type_code) from exc
             raise
         except (IndexError, struct.error, ValueError) as exc:
             raise TruncatedEventError(
                 f"malformed {C.EVENT_NAMES.get(type_code, type_code)} event: {exc}",
-                log_file=self.log_file, log_pos=start, event_type=type_code,
+                log_file=self.log_file,
+                log_pos=start,
+                event_type=type_code,
             ) from exc
         self.last_event = event
         return event
@@ -300,8 +329,18 @@ class BinlogDecoder:
         codec = "utf-8"
         query = raw.decode(codec, "surrogateescape")
         return QueryEvent(
-            h, self.log_file, thread_id, exec_time, error_code, schema, query, status,
-            sql_mode, charset, tz_name, compressed,
+            h,
+            self.log_file,
+            thread_id,
+            exec_time,
+            error_code,
+            schema,
+            query,
+            status,
+            sql_mode,
+            charset,
+            tz_name,
+            compressed,
         )
 
     def _query_compressed(self, h: EventHeader, cur: _Cursor) -> Event:
@@ -342,8 +381,9 @@ class BinlogDecoder:
         cur.take(1)
         sql_mode, charset, tz_name = _parse_status_vars(status)
         query = cur.rest().decode("utf-8", "surrogateescape")
-        ev = QueryEvent(h, self.log_file, thread_id, exec_time, error_code, schema, query, status,
-                        sql_mode, charset, tz_name)
+        ev = QueryEvent(
+            h, self.log_file, thread_id, exec_time, error_code, schema, query, status, sql_mode, charset, tz_name
+        )
         ev.load_file_id = file_id
         return ev
 
@@ -518,8 +558,16 @@ class BinlogDecoder:
         if cached is not None:
             # same table, same layout: reuse the parsed map and its row decoder
             ev = TableMapEvent(
-                h, self.log_file, cached.table_id, cached.schema, cached.table, cached.columns,
-                cached.has_names, cached.primary_key, cached.optional_metadata, cached.row_decoder,
+                h,
+                self.log_file,
+                cached.table_id,
+                cached.schema,
+                cached.table,
+                cached.columns,
+                cached.has_names,
+                cached.primary_key,
+                cached.optional_metadata,
+                cached.row_decoder,
                 cached.table_error,
             )
             self.tables[ev.table_id] = ev
@@ -552,10 +600,18 @@ class BinlogDecoder:
             code = cur.u8()
             optional[code] = cur.lenenc_bytes()
         primary_key = _apply_optional_metadata(
-            columns, optional, mariadb=self.format is not None and self.format.is_mariadb)
+            columns, optional, mariadb=self.format is not None and self.format.is_mariadb
+        )
         ev = TableMapEvent(
-            h, self.log_file, table_id, schema, table, columns,
-            C.META_COLUMN_NAME in optional, primary_key, optional,
+            h,
+            self.log_file,
+            table_id,
+            schema,
+            table,
+            columns,
+            C.META_COLUMN_NAME in optional,
+            primary_key,
+            optional,
         )
         if self.schema_resolver is not None:
             try:
@@ -591,9 +647,15 @@ class BinlogDecoder:
         if table is None:
             raise TableMapMissing(f"rows event for table id {table_id} without a preceding TABLE_MAP")
         if table.table_error is not None:
-            log.warning("skipped a %s rows event of %s.%s at %s:%d (filter.table.error): %s",
-                        C.EVENT_NAMES.get(t, t), table.schema, table.table, self.log_file, h.start_pos,
-                        table.table_error)
+            log.warning(
+                "skipped a %s rows event of %s.%s at %s:%d (filter.table.error): %s",
+                C.EVENT_NAMES.get(t, t),
+                table.schema,
+                table.table,
+                self.log_file,
+                h.start_pos,
+                table.table_error,
+            )
             return IgnorableEvent(h, self.log_file, cur.rest())
         ncols = cur.lenenc()
         if ncols != len(table.columns):
@@ -620,14 +682,21 @@ class BinlogDecoder:
             else:
                 rows = dec.read_rows(buf, pos, end, present)
         except (IndexError, struct.error) as exc:
-            raise TruncatedEventError(
-                f"rows of {table.schema}.{table.table} run past the event end: {exc}"
-            ) from exc
+            raise TruncatedEventError(f"rows of {table.schema}.{table.table} run past the event end: {exc}") from exc
         except UnicodeDecodeError as exc:
             raise DecodeError(f"a text value of {table.schema}.{table.table} is not valid in its charset: {exc}")
         return RowsEvent(
-            h, self.log_file, table_id, flags, table, present, present_after, rows, kind,
-            compressed, t == C.PARTIAL_UPDATE_ROWS,
+            h,
+            self.log_file,
+            table_id,
+            flags,
+            table,
+            present,
+            present_after,
+            rows,
+            kind,
+            compressed,
+            t == C.PARTIAL_UPDATE_ROWS,
         )
 
 
@@ -692,9 +761,20 @@ def _uuid(b: bytes) -> str:
 
 def _column_meta(t: int, cur: _Cursor) -> tuple[int, int]:
     """(metadata, real type) for one column from the TABLE_MAP metadata block."""
-    if t in (C.MYSQL_TYPE_FLOAT, C.MYSQL_TYPE_DOUBLE, C.MYSQL_TYPE_BLOB, C.MYSQL_TYPE_GEOMETRY,
-             C.MYSQL_TYPE_JSON, C.MYSQL_TYPE_TIME2, C.MYSQL_TYPE_DATETIME2, C.MYSQL_TYPE_TIMESTAMP2,
-             C.MYSQL_TYPE_VECTOR, C.MYSQL_TYPE_TINY_BLOB, C.MYSQL_TYPE_MEDIUM_BLOB, C.MYSQL_TYPE_LONG_BLOB):
+    if t in (
+        C.MYSQL_TYPE_FLOAT,
+        C.MYSQL_TYPE_DOUBLE,
+        C.MYSQL_TYPE_BLOB,
+        C.MYSQL_TYPE_GEOMETRY,
+        C.MYSQL_TYPE_JSON,
+        C.MYSQL_TYPE_TIME2,
+        C.MYSQL_TYPE_DATETIME2,
+        C.MYSQL_TYPE_TIMESTAMP2,
+        C.MYSQL_TYPE_VECTOR,
+        C.MYSQL_TYPE_TINY_BLOB,
+        C.MYSQL_TYPE_MEDIUM_BLOB,
+        C.MYSQL_TYPE_LONG_BLOB,
+    ):
         return cur.u8(), t
     if t in (C.MYSQL_TYPE_VARCHAR, C.MYSQL_TYPE_VAR_STRING):
         return cur.uint(2), t
@@ -793,8 +873,7 @@ def _parse_status_vars(status: bytes) -> tuple[int | None, tuple[int, int, int] 
 
     Parsing stops at the first code it does not know; the raw block stays on the event.
     """
-    fixed = {0: 4, 3: 4, 7: 2, 8: 2, 9: 8, 10: 4, 13: 3, 16: 1, 17: 8, 18: 2, 19: 1, 20: 1,
-             128: 3, 129: 8, 130: 1}
+    fixed = {0: 4, 3: 4, 7: 2, 8: 2, 9: 8, 10: 4, 13: 3, 16: 1, 17: 8, 18: 2, 19: 1, 20: 1, 128: 3, 129: 8, 130: 1}
     sql_mode = charset = tz = None
     pos, n = 0, len(status)
     while pos < n:
@@ -935,7 +1014,8 @@ class BinlogFileReader:
         if size < C.HEADER_LEN:
             raise TruncatedEventError(
                 f"event size {size} is below the header size",
-                log_file=self.decoder.log_file, log_pos=self._offset,
+                log_file=self.decoder.log_file,
+                log_pos=self._offset,
             )
         if len(buf) < size:
             return None
@@ -947,8 +1027,9 @@ class BinlogFileReader:
             return self.decoder.decode(data)
         except DecodeError as exc:
             if exc.log_pos != start:
-                raise type(exc)(exc.reason, log_file=self.decoder.log_file, log_pos=start,
-                                event_type=exc.event_type) from exc
+                raise type(exc)(
+                    exc.reason, log_file=self.decoder.log_file, log_pos=start, event_type=exc.event_type
+                ) from exc
             raise
 
     def close(self) -> None:
@@ -956,7 +1037,8 @@ class BinlogFileReader:
         if self._buf or not self._magic_seen:
             raise TruncatedEventError(
                 f"binlog ends with {len(self._buf)} bytes of an incomplete event",
-                log_file=self.decoder.log_file, log_pos=self._offset,
+                log_file=self.decoder.log_file,
+                log_pos=self._offset,
             )
 
     @property

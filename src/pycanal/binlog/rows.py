@@ -47,8 +47,14 @@ ZERO_DATE = "0000-00-00"
 
 def _int_reader(size: int, unsigned: bool) -> Reader:
     unpack = {
-        (1, False): _unpack_b, (1, True): _unpack_B, (2, False): _unpack_h, (2, True): _unpack_H,
-        (4, False): _unpack_i, (4, True): _unpack_I, (8, False): _unpack_q, (8, True): _unpack_Q,
+        (1, False): _unpack_b,
+        (1, True): _unpack_B,
+        (2, False): _unpack_h,
+        (2, True): _unpack_H,
+        (4, False): _unpack_i,
+        (4, True): _unpack_I,
+        (8, False): _unpack_q,
+        (8, True): _unpack_Q,
     }[size, unsigned]
 
     def read(buf: bytes, pos: int) -> tuple[str, int]:
@@ -697,8 +703,11 @@ def _column_lines(k: int, read: Reader, env: dict[str, object], indent: str) -> 
         if inline[2] in ("utf-8", "latin-1"):
             return [*lines, f"{indent}v{k} = buf[pos - ln:pos].decode({inline[2]!r})"]
         # other codecs are Python-level: ASCII text (the usual case) takes the C path first
-        return [*lines, f"{indent}b = buf[pos - ln:pos]",
-                f"{indent}v{k} = b.decode('ascii') if b.isascii() else b.decode({inline[2]!r})"]
+        return [
+            *lines,
+            f"{indent}b = buf[pos - ln:pos]",
+            f"{indent}v{k} = b.decode('ascii') if b.isascii() else b.decode({inline[2]!r})",
+        ]
     env[f"r{k}"] = read
     return [f"{indent}v{k}, pos = r{k}(buf, pos)"]
 

@@ -36,8 +36,9 @@ class Message:
 
     EMPTY_BATCH_ID: ClassVar[int] = -1
 
-    def __init__(self, batch_id: int, entries: Sequence[pb.Entry] | None = None,
-                 raw: Sequence[bytes] | None = None) -> None:
+    def __init__(
+        self, batch_id: int, entries: Sequence[pb.Entry] | None = None, raw: Sequence[bytes] | None = None
+    ) -> None:
         self.batch_id = batch_id
         self._entries = list(entries) if entries is not None else None
         if raw is None:
@@ -106,5 +107,6 @@ class Connector(Protocol):
 
     def __enter__(self) -> Connector: ...
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None: ...
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None: ...

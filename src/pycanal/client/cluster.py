@@ -108,8 +108,9 @@ def parse_address(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def choose_server(destination: str, running: tuple[str, int] | None,
-                  cluster: Callable[[], Sequence[tuple[str, int]]]) -> tuple[str, int]:
+def choose_server(
+    destination: str, running: tuple[str, int] | None, cluster: Callable[[], Sequence[tuple[str, int]]]
+) -> tuple[str, int]:
     """canal's nextNode: the running server if known, else the first of the (shuffled) live servers."""
     if running is not None:
         return running
@@ -129,8 +130,9 @@ def retry_delay(failures: int, interval: float, max_interval: float) -> float:
 def start_zookeeper(hosts: str, *, session_timeout: float, connect_timeout: float) -> KazooClient:
     """A started KazooClient, or ZooKeeperUnavailable (the client is then stopped and closed)."""
     retry = {"max_tries": -1, "delay": 0.1, "backoff": 2, "max_delay": 5.0}
-    zk = KazooClient(hosts=hosts, timeout=session_timeout, connection_retry=KazooRetry(**retry),
-                     command_retry=KazooRetry(**retry))
+    zk = KazooClient(
+        hosts=hosts, timeout=session_timeout, connection_retry=KazooRetry(**retry), command_retry=KazooRetry(**retry)
+    )
     try:
         zk.start(timeout=connect_timeout)  # stops and closes the client itself when it times out
     except KazooTimeoutError as exc:
@@ -204,8 +206,7 @@ class ClusterNodeAccessStrategy:
             except HAError as exc:
                 log.warning("%s: %s", self.running_path, exc)
         if address != self._running:
-            log.info("running server of %s: %s", self.destination,
-                     f"{address[0]}:{address[1]}" if address else "none")
+            log.info("running server of %s: %s", self.destination, f"{address[0]}:{address[1]}" if address else "none")
         self._running = address
         self.changes += 1
         return None
@@ -280,9 +281,21 @@ class ClusterConnector:
         # Validates destination, client id, timeouts; never reconnects by itself across retries (this class
         # owns the retry loop) but does reconnect once inside a call that finds its socket gone.
         self._simple = _NodeConnector(
-            None, None, destination, username=username, password=password, client_id=client_id, filter=filter,
-            so_timeout=so_timeout, idle_timeout=idle_timeout, rollback_on_connect=True, reconnect=True,
-            retry_times=0, retry_interval=0.0, max_frame=max_frame, address_provider=self._next_node,
+            None,
+            None,
+            destination,
+            username=username,
+            password=password,
+            client_id=client_id,
+            filter=filter,
+            so_timeout=so_timeout,
+            idle_timeout=idle_timeout,
+            rollback_on_connect=True,
+            reconnect=True,
+            retry_times=0,
+            retry_interval=0.0,
+            max_frame=max_frame,
+            address_provider=self._next_node,
         )
         paths.destination_client_running(destination, client_id)  # a destination ZooKeeper can hold
         self.destination = destination
@@ -362,8 +375,9 @@ class ClusterConnector:
             zk = self._given_zk
             if zk is None:
                 assert self._hosts is not None
-                zk = start_zookeeper(self._hosts, session_timeout=self._zk_session_timeout,
-                                     connect_timeout=self._zk_connect_timeout)
+                zk = start_zookeeper(
+                    self._hosts, session_timeout=self._zk_session_timeout, connect_timeout=self._zk_connect_timeout
+                )
             elif not zk.connected:
                 raise ZooKeeperUnavailable("the KazooClient given to ClusterConnector is not connected")
             self._zk = zk
@@ -372,15 +386,20 @@ class ClusterConnector:
                 self._strategy = ClusterNodeAccessStrategy(zk, self.destination)
                 self._strategy.start()
                 if self._client_running:
-                    self._monitor = ClientRunningMonitor(zk, self.destination, self.client_id,
-                                                         delay=self._running_delay, on_inactive=self._on_inactive)
+                    self._monitor = ClientRunningMonitor(
+                        zk, self.destination, self.client_id, delay=self._running_delay, on_inactive=self._on_inactive
+                    )
                     self._monitor.start()
                 if self._monitor is None or self._monitor.active:
                     self._call("connect", lambda: None)
                 else:
                     holder = self._monitor.holder
-                    log.warning("client %s of %s is standby (%s is active): it waits to take over", self.client_id,
-                                self.destination, holder.address if holder else "another client")
+                    log.warning(
+                        "client %s of %s is standby (%s is active): it waits to take over",
+                        self.client_id,
+                        self.destination,
+                        holder.address if holder else "another client",
+                    )
             except BaseException:
                 self._shutdown()
                 raise
@@ -398,8 +417,9 @@ class ClusterConnector:
         self.connect()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.disconnect()
 
     def _shutdown(self) -> None:
@@ -479,15 +499,21 @@ class ClusterConnector:
                     raise ClientNotActive(
                         f"{what}: client {self.client_id} of {self.destination} is standby"
                         f" ({holder.address if holder else 'another client'} is active)"
-                        f" and did not become active within {self._active_timeout}s")
+                        f" and did not become active within {self._active_timeout}s"
+                    )
                 epoch = monitor.epoch
             with self._lock:
                 if self._closed.is_set():
                     raise CanalConnectionError(f"{what}: the connector was disconnected")
                 target = self._strategy.running_address if self._strategy is not None else None
                 if self._simple.live and target is not None and self._simple.address != target:
-                    log.warning("%s: the running server of %s moved from %s to %s:%s; switching", what,
-                                self.destination, self._where(), *target)
+                    log.warning(
+                        "%s: the running server of %s moved from %s to %s:%s; switching",
+                        what,
+                        self.destination,
+                        self._where(),
+                        *target,
+                    )
                     self._simple.disconnect()
                 if not self._simple.live:
                     self._simple.connect()  # also when only the socket was lost: connect() starts over
@@ -528,16 +554,28 @@ class ClusterConnector:
                 if failures > self._retry_times:
                     raise self._give_up(what, failures, exc) from exc
                 delay = retry_delay(failures, self._retry_interval, self._max_retry_interval)
-                log.warning("%s on %s failed (%s: %s); retry %d of %d in %.1fs", what, self.destination,
-                            type(exc).__name__, exc, failures, self._retry_times, delay)
+                log.warning(
+                    "%s on %s failed (%s: %s); retry %d of %d in %.1fs",
+                    what,
+                    self.destination,
+                    type(exc).__name__,
+                    exc,
+                    failures,
+                    self._retry_times,
+                    delay,
+                )
                 if self._closed.wait(delay):
                     raise CanalConnectionError(f"{what}: the connector was disconnected") from exc
                 continue
             monitor = self._monitor
             if guard and monitor is not None and not (monitor.active and monitor.epoch == epoch):
-                log.warning("%s: client %s of %s stopped being active during the request: the batch is not"
-                            " handed out (it is delivered again after the next connect)", what, self.client_id,
-                            self.destination)
+                log.warning(
+                    "%s: client %s of %s stopped being active during the request: the batch is not"
+                    " handed out (it is delivered again after the next connect)",
+                    what,
+                    self.client_id,
+                    self.destination,
+                )
                 self._simple.disconnect()
                 continue
             return result

@@ -34,10 +34,17 @@ MAX_JAVA_LONG = 2**63 - 1
 
 # Java's TimeUnit ordinals, as Get.unit carries them, by the names a Python caller may use.
 _UNITS: dict[str, int] = {}
-for _code, _names in enumerate((
-    ("ns", "nanoseconds"), ("us", "µs", "microseconds"), ("ms", "milliseconds"), ("s", "sec", "seconds"),
-    ("min", "minutes"), ("h", "hours"), ("d", "days"),
-)):
+for _code, _names in enumerate(
+    (
+        ("ns", "nanoseconds"),
+        ("us", "µs", "microseconds"),
+        ("ms", "milliseconds"),
+        ("s", "sec", "seconds"),
+        ("min", "minutes"),
+        ("h", "hours"),
+        ("d", "days"),
+    )
+):
     for _name in _names:
         _UNITS[_name] = _code
 _UNIT_SECONDS = (1e-9, 1e-6, 1e-3, 1.0, 60.0, 3600.0, 86400.0)
@@ -201,8 +208,9 @@ def is_probe_reply(p: cp.Packet) -> bool:
 def check_ack(p: cp.Packet, what: str) -> None:
     """The reply to auth/subscribe/unsubscribe: a success ACK, or raise its error."""
     if p.type != cp.ACK:
-        raise RemoteProtocolError(f"unexpected packet type {packet_type_name(p.type)} when the ack of {what} "
-                                  "is expected")
+        raise RemoteProtocolError(
+            f"unexpected packet type {packet_type_name(p.type)} when the ack of {what} is expected"
+        )
     err = error_of(p)
     if err is not None:
         raise err

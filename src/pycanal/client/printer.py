@@ -27,8 +27,10 @@ from ..protocol import entry as pb
 
 SEP = "\n"
 _TRANSACTION_LINE = "================> binlog[{}:{}] , executeTime : {}({}) , gtid : ({}) , delay : {}ms"
-_ROW_LINE = ("----------------> binlog[{}:{}] , name[{},{}] , eventType : {} , executeTime : {}({}) , "
-             "gtid : ({}) , delay : {} ms")
+_ROW_LINE = (
+    "----------------> binlog[{}:{}] , name[{},{}] , eventType : {} , executeTime : {}({}) , "
+    "gtid : ({}) , delay : {} ms"
+)
 
 
 def _date(ms: int) -> str:
@@ -60,8 +62,9 @@ def _xa_line(props: Iterable[pb.Pair]) -> list[str]:
 
 
 def _transaction_line(h: pb.Header, now: int) -> str:
-    body = _TRANSACTION_LINE.format(h.logfileName, h.logfileOffset, h.executeTime, _date(h.executeTime), h.gtid,
-                                    now - h.executeTime)
+    body = _TRANSACTION_LINE.format(
+        h.logfileName, h.logfileOffset, h.executeTime, _date(h.executeTime), h.gtid, now - h.executeTime
+    )
     return SEP + body + SEP
 
 
@@ -94,14 +97,30 @@ def entry_lines(entry: pb.Entry, *, now_ms: int | None = None) -> list[str]:
         return [_transaction_line(h, now), f" BEGIN ----> Thread id: {begin.threadId}", *_xa_line(begin.props)]
     if kind == pb.TRANSACTIONEND:
         end = pb.TransactionEnd.FromString(entry.storeValue)
-        return ["----------------" + SEP, f" END ----> transaction id: {end.transactionId}", *_xa_line(end.props),
-                _transaction_line(h, now)]
+        return [
+            "----------------" + SEP,
+            f" END ----> transaction id: {end.transactionId}",
+            *_xa_line(end.props),
+            _transaction_line(h, now),
+        ]
     if kind != pb.ROWDATA:
         return []  # the example prints nothing for other entry types
     rc = pb.RowChange.FromString(entry.storeValue)
-    out = [SEP + _ROW_LINE.format(h.logfileName, h.logfileOffset, h.schemaName, h.tableName,
-                                  _event_type(rc.eventType), h.executeTime, _date(h.executeTime), h.gtid,
-                                  now - h.executeTime) + SEP]
+    out = [
+        SEP
+        + _ROW_LINE.format(
+            h.logfileName,
+            h.logfileOffset,
+            h.schemaName,
+            h.tableName,
+            _event_type(rc.eventType),
+            h.executeTime,
+            _date(h.executeTime),
+            h.gtid,
+            now - h.executeTime,
+        )
+        + SEP
+    ]
     if rc.eventType == pb.QUERY or rc.isDdl:
         out.append(f"ddl : {'true' if rc.isDdl else 'false'} ,  sql ----> {rc.sql}" + SEP)
         return out
@@ -132,10 +151,15 @@ def format_summary(batch_id: int, entries: Sequence[pb.Entry], *, now_ms: int | 
     start = _dump_position(entries[0]) if entries else "null"
     end = _dump_position(entries[-1]) if entries else "null"
     stars = "*" * 52
-    body = (SEP + stars + SEP
-            + f"* Batch Id: [{batch_id}] ,count : [{len(entries)}] , memsize : [{memsize}] , "
-              f"Time : {_date(_now_ms(now_ms))}" + SEP
-            + f"* Start : [{start}] " + SEP
-            + f"* End : [{end}] " + SEP
-            + stars + SEP)
+    body = (
+        SEP + stars + SEP + f"* Batch Id: [{batch_id}] ,count : [{len(entries)}] , memsize : [{memsize}] , "
+        f"Time : {_date(_now_ms(now_ms))}"
+        + SEP
+        + f"* Start : [{start}] "
+        + SEP
+        + f"* End : [{end}] "
+        + SEP
+        + stars
+        + SEP
+    )
     return body + "\n"

@@ -181,8 +181,9 @@ class SimpleConnector:
         self.connect()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.disconnect()
 
     def __repr__(self) -> str:
@@ -369,8 +370,9 @@ class SimpleConnector:
                 self._open()
                 self._stash = None
                 if self._filter is not None:
-                    reply, deferred = self._exchange(codec.subscribe_packet(self.destination, self.client_id,
-                                                                            self._filter), self._so_timeout)
+                    reply, deferred = self._exchange(
+                        codec.subscribe_packet(self.destination, self.client_id, self._filter), self._so_timeout
+                    )
                     self._deliver(reply, deferred, lambda p: codec.check_ack(p, "subscribe"))
                 if self._rollback_on_connect:
                     self._send(codec.rollback_packet(self.destination, self.client_id, 0))
@@ -394,8 +396,10 @@ class SimpleConnector:
                 try:
                     if self._sock is None:
                         if not self._reconnect:
-                            raise CanalConnectionError(f"{what}: the connection to {self._where()} was lost "
-                                                       "(reconnect is off); call connect() again")
+                            raise CanalConnectionError(
+                                f"{what}: the connection to {self._where()} was lost "
+                                "(reconnect is off); call connect() again"
+                            )
                         if attempt and unreachable and self._retry_interval:
                             time.sleep(self._retry_interval)
                         log.warning("%s: reconnecting to canal server %s", what, self._where())
@@ -433,8 +437,10 @@ class SimpleConnector:
         except OSError as exc:
             with self._write_lock:
                 self._close_socket()
-            raise CanalConnectionError(f"{what}: connection to canal server {self._where()} broke: {exc}"
-                                       " (after the reconnect the batch is delivered again)") from exc
+            raise CanalConnectionError(
+                f"{what}: connection to canal server {self._where()} broke: {exc}"
+                " (after the reconnect the batch is delivered again)"
+            ) from exc
 
     # ------------------------------------------------------------------ frames
 
@@ -492,8 +498,9 @@ class SimpleConnector:
                 break
             replies.append(p)
             if len(replies) > pending + 1:
-                raise RemoteProtocolError(f"{len(replies)} replies for one request and {pending} acks/rollbacks "
-                                          "before the probe's answer")
+                raise RemoteProtocolError(
+                    f"{len(replies)} replies for one request and {pending} acks/rollbacks before the probe's answer"
+                )
         self._confirm(pending)
         ok = [p for p in replies if p.type != cp.ACK or codec.error_of(p) is None]
         errors = [e for p in replies if (e := codec.error_of(p) if p.type == cp.ACK else None) is not None]
@@ -502,8 +509,9 @@ class SimpleConnector:
         return (ok[0] if ok else None), errors
 
     @staticmethod
-    def _deliver(reply: cp.Packet | None, deferred: list[CanalServerError],
-                 accept: Callable[[cp.Packet], None]) -> None:
+    def _deliver(
+        reply: cp.Packet | None, deferred: list[CanalServerError], accept: Callable[[cp.Packet], None]
+    ) -> None:
         """Apply ``accept`` to the reply (it raises the reply's own error), then raise deferred errors."""
         if reply is not None:
             accept(reply)
@@ -513,9 +521,13 @@ class SimpleConnector:
         for other in deferred[1:]:
             err.add_note(f"also reported: [{other.code}] {other}")
         if reply is not None:
-            err.add_note("reported for an earlier ack or rollback (canal answers those only when they fail); "
-                         "the request itself succeeded")
+            err.add_note(
+                "reported for an earlier ack or rollback (canal answers those only when they fail); "
+                "the request itself succeeded"
+            )
         else:
-            err.add_note("canal answers an ack or rollback only when it fails: this error may belong to an "
-                         "earlier ack or rollback rather than to this request")
+            err.add_note(
+                "canal answers an ack or rollback only when it fails: this error may belong to an "
+                "earlier ack or rollback rather than to this request"
+            )
         raise err

@@ -80,8 +80,11 @@ def destination_status(zk: KazooClient, destination: str, timeout: float = DEFAU
     pref = _get(zk, paths.preferred_path(destination), timeout)
     preferred = pref[0].decode("utf-8", errors="replace").strip() or None if pref else None
     clients = []
-    ids = sorted(int(c) for c in _children(zk, paths.destination_path(destination), timeout)
-                 if paths.is_client_node(c) and int(c) in paths.JAVA_SHORT)
+    ids = sorted(
+        int(c)
+        for c in _children(zk, paths.destination_path(destination), timeout)
+        if paths.is_client_node(c) and int(c) in paths.JAVA_SHORT
+    )
     for client_id in ids:
         flt = _get(zk, paths.filter_path(destination, client_id), timeout)
         cur = _get(zk, paths.cursor_path(destination, client_id), timeout)
@@ -90,21 +93,32 @@ def destination_status(zk: KazooClient, destination: str, timeout: float = DEFAU
             cursor = LogPosition.loads(cur[0]) if cur and cur[0] else None
         except ConfigError as exc:
             raise HAError(f"bad cursor of {destination}/{client_id}: {exc}") from exc
-        clients.append(ClientStatus(
-            client_id, flt[0].decode("utf-8", errors="replace") if flt else "", cursor,
-            parse_client_running(run[0]) if run and run[0] else None,
-        ))
-    return DestinationStatus(destination, running,
-                             tuple(_children(zk, paths.destination_cluster_root(destination), timeout)),
-                             preferred, tuple(clients))
+        clients.append(
+            ClientStatus(
+                client_id,
+                flt[0].decode("utf-8", errors="replace") if flt else "",
+                cursor,
+                parse_client_running(run[0]) if run and run[0] else None,
+            )
+        )
+    return DestinationStatus(
+        destination,
+        running,
+        tuple(_children(zk, paths.destination_cluster_root(destination), timeout)),
+        preferred,
+        tuple(clients),
+    )
 
 
-def cluster_status(zk: KazooClient, destinations: Iterable[str] | None = None,
-                   timeout: float = DEFAULT_TIMEOUT_S) -> ClusterStatus:
+def cluster_status(
+    zk: KazooClient, destinations: Iterable[str] | None = None, timeout: float = DEFAULT_TIMEOUT_S
+) -> ClusterStatus:
     """Everything :func:`format_status` shows; ``destinations`` None means all under /otter/canal."""
     names = list(destinations) if destinations is not None else _children(zk, paths.DESTINATION_ROOT_NODE, timeout)
-    return ClusterStatus(tuple(_children(zk, paths.CANAL_CLUSTER_ROOT_NODE, timeout)),
-                         tuple(destination_status(zk, d, timeout) for d in names))
+    return ClusterStatus(
+        tuple(_children(zk, paths.CANAL_CLUSTER_ROOT_NODE, timeout)),
+        tuple(destination_status(zk, d, timeout) for d in names),
+    )
 
 
 def running_address(zk: KazooClient, destination: str, timeout: float = DEFAULT_TIMEOUT_S) -> str | None:
@@ -125,8 +139,10 @@ def wait_running(zk: KazooClient, destination: str, address: str | None = None, 
             return current
         if time.monotonic() >= deadline:
             want = address or "a server"
-            raise HAError(f"{destination}: {want} did not take the running node within {timeout:g}s "
-                          f"(running: {current or 'nobody'})")
+            raise HAError(
+                f"{destination}: {want} did not take the running node within {timeout:g}s "
+                f"(running: {current or 'nobody'})"
+            )
         time.sleep(0.05)
 
 
@@ -153,8 +169,9 @@ def release(zk: KazooClient, destination: str, timeout: float = DEFAULT_TIMEOUT_
     raise HAError(f"{destination}: its running node keeps changing; try again")
 
 
-def move(zk: KazooClient, destination: str, target: str, *, wait_s: float = 0.0,
-         timeout: float = DEFAULT_TIMEOUT_S) -> str | None:
+def move(
+    zk: KazooClient, destination: str, target: str, *, wait_s: float = 0.0, timeout: float = DEFAULT_TIMEOUT_S
+) -> str | None:
     """Move ``destination`` to the candidate server ``target`` (``ip:port``). Returns the address running it
     afterwards when ``wait_s`` > 0 (HAError if ``target`` did not take it in time), else None."""
     candidates = _children(zk, paths.destination_cluster_root(destination), timeout)
@@ -220,9 +237,12 @@ def status_json(status: ClusterStatus) -> dict[str, Any]:
                 "candidates": list(d.candidates),
                 "preferred": d.preferred,
                 "clients": [
-                    {"clientId": c.client_id, "filter": c.filter,
-                     "cursor": None if c.cursor is None else c.cursor.to_json(),
-                     "running": None if c.running is None else c.running.to_json()}
+                    {
+                        "clientId": c.client_id,
+                        "filter": c.filter,
+                        "cursor": None if c.cursor is None else c.cursor.to_json(),
+                        "running": None if c.running is None else c.running.to_json(),
+                    }
                     for c in d.clients
                 ],
             }
@@ -249,8 +269,7 @@ def connect(zk_servers: str, timeout: float = 10.0) -> Iterator[KazooClient]:
         zk.close()
 
 
-def admin_show(zk_servers: str, destination: str | None = None, *, as_json: bool = False,
-               timeout: float = 10.0) -> str:
+def admin_show(zk_servers: str, destination: str | None = None, *, as_json: bool = False, timeout: float = 10.0) -> str:
     """``pycanal admin show [DEST] [--json]``."""
     with connect(zk_servers, timeout) as zk:
         status = cluster_status(zk, None if destination is None else [destination])
@@ -266,8 +285,7 @@ def admin_release(zk_servers: str, destination: str, *, timeout: float = 10.0) -
     return f"{destination}: asked {holder.address} to release it; the servers contend again"
 
 
-def admin_move(zk_servers: str, destination: str, target: str, wait_s: float = 30.0, *,
-               timeout: float = 10.0) -> str:
+def admin_move(zk_servers: str, destination: str, target: str, wait_s: float = 30.0, *, timeout: float = 10.0) -> str:
     """``pycanal admin move DEST IP:PORT [--wait S]`` (``wait_s`` 0: do not wait for the move)."""
     with connect(zk_servers, timeout) as zk:
         now = move(zk, destination, target, wait_s=wait_s)

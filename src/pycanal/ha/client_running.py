@@ -263,8 +263,7 @@ class ClientRunningMonitor:
                     if due or self._contend_now:
                         self._contend()
             except (KazooException, HAError) as exc:
-                log.warning("client running monitor of %s: %r; trying again in %.1fs", self.path, exc,
-                            self._delay)
+                log.warning("client running monitor of %s: %r; trying again in %.1fs", self.path, exc, self._delay)
                 self._schedule(self._delay)
             except Exception:  # a bug: keep the monitor alive, log it loudly
                 log.exception("client running monitor of %s failed", self.path)
@@ -301,8 +300,12 @@ class ClientRunningMonitor:
                 if self._is_mine(stat):  # our own create, retried by kazoo after a connection loss
                     break
                 self._holder = self._parse(raw)
-                log.info("client %s of %s is standby: %s is active", self.client_id, self.destination,
-                         self._holder.address if self._holder else "?")
+                log.info(
+                    "client %s of %s is standby: %s is active",
+                    self.client_id,
+                    self.destination,
+                    self._holder.address if self._holder else "?",
+                )
                 return
             except KazooException:
                 with self._cond:

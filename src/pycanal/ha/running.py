@@ -56,8 +56,12 @@ def parse_zk_servers(text: str) -> str:
     if not hosts:
         raise ConfigError(f"canal.zkServers {text!r} names no server")
     if len(clusters) > 1:
-        log.warning("canal.zkServers lists %d ZooKeeper clusters (%s); pycanal uses only the first: %s",
-                    len(clusters), text, hosts)
+        log.warning(
+            "canal.zkServers lists %d ZooKeeper clusters (%s); pycanal uses only the first: %s",
+            len(clusters),
+            text,
+            hosts,
+        )
     return hosts
 
 
@@ -83,8 +87,10 @@ def local_ip() -> str:
 def server_address(register_ip: str, ip: str, port: int) -> str:
     """The ``address`` a server advertises: canal.register.ip, else canal.ip, else a local address, : port."""
     if not 0 < port < 65536:
-        raise ConfigError(f"canal.port = {port} cannot be advertised in ZooKeeper (clients connect to it); "
-                          "give the server a fixed port")
+        raise ConfigError(
+            f"canal.port = {port} cannot be advertised in ZooKeeper (clients connect to it); "
+            "give the server a fixed port"
+        )
     host = (register_ip or "").strip() or (ip or "").strip() or local_ip()
     return f"{host}:{port}"
 
@@ -92,7 +98,8 @@ def server_address(register_ip: str, ip: str, port: int) -> str:
 def make_client(hosts: str, session_timeout_s: float = DEFAULT_SESSION_TIMEOUT_S) -> KazooClient:
     """A kazoo client that retries connecting forever with a backoff capped at 5 s (not started)."""
     return KazooClient(
-        hosts=hosts, timeout=session_timeout_s,
+        hosts=hosts,
+        timeout=session_timeout_s,
         connection_retry={"max_tries": -1, "delay": 0.5, "backoff": 2, "max_delay": 5.0},
         command_retry={"max_tries": 3, "delay": 0.1, "backoff": 2, "max_delay": 1.0},
     )
@@ -230,8 +237,12 @@ class ServerRunningMonitor:
     def holds_running(self) -> bool:
         """Whether this server runs the destination and its node belongs to the current, connected session:
         the write guard of the ZooKeeper meta manager."""
-        return (self._may_write and self._held_session is not None and self.zk.state == KazooState.CONNECTED
-                and session_id(self.zk) == self._held_session)
+        return (
+            self._may_write
+            and self._held_session is not None
+            and self.zk.state == KazooState.CONNECTED
+            and session_id(self.zk) == self._held_session
+        )
 
     @property
     def active_data(self) -> ServerRunningData | None:
@@ -304,8 +315,11 @@ class ServerRunningMonitor:
             state = self._states.popleft()
             if state == KazooState.SUSPENDED:
                 if self._active:
-                    log.warning("%s: ZooKeeper connection suspended: stopping the destination at once (fencing);"
-                                " it resumes only once this server holds the running node again", self.destination)
+                    log.warning(
+                        "%s: ZooKeeper connection suspended: stopping the destination at once (fencing);"
+                        " it resumes only once this server holds the running node again",
+                        self.destination,
+                    )
                     self._exit(graceful=False)
                 self._node_changed = True
             elif state == KazooState.LOST:
@@ -313,8 +327,9 @@ class ServerRunningMonitor:
                     log.warning("%s: ZooKeeper session lost: stopping the destination", self.destination)
                     self._exit(graceful=False)
                 if self._held_session is not None:
-                    log.warning("%s: ZooKeeper session lost: the running node is gone; contending again",
-                                self.destination)
+                    log.warning(
+                        "%s: ZooKeeper session lost: the running node is gone; contending again", self.destination
+                    )
                 self._held_session = None
                 self._cluster_session = None
                 self._node_changed = True
@@ -329,19 +344,30 @@ class ServerRunningMonitor:
         if register_ephemeral(self.zk, self._cluster_path, self.op_timeout):
             self._cluster_session = sid
         else:
-            log.warning("%s: %s is held by another session (a previous run of this server?); retrying",
-                        self.destination, self._cluster_path)
+            log.warning(
+                "%s: %s is held by another session (a previous run of this server?); retrying",
+                self.destination,
+                self._cluster_path,
+            )
             self._cluster_retry = time.monotonic() + 2.0
 
     def _check_node(self) -> None:
         """Read the running node (setting a watch) and act on what it says."""
         startup, self._startup = self._startup, False
         try:
-            data, stat = zk_wait(self.zk, self.zk.get_async(self.path, watch=self._on_node), f"read {self.path}",
-                                 self.op_timeout)
+            data, stat = zk_wait(
+                self.zk, self.zk.get_async(self.path, watch=self._on_node), f"read {self.path}", self.op_timeout
+            )
         except NoNodeError:
-            if zk_wait(self.zk, self.zk.exists_async(self.path, watch=self._on_node), f"exists {self.path}",
-                       self.op_timeout) is not None:
+            if (
+                zk_wait(
+                    self.zk,
+                    self.zk.exists_async(self.path, watch=self._on_node),
+                    f"exists {self.path}",
+                    self.op_timeout,
+                )
+                is not None
+            ):
                 self._node_changed = True  # created in between: read it next pass
                 return
             self._vacant(startup)
@@ -366,8 +392,9 @@ class ServerRunningMonitor:
             return
         self._held_session = None
         if self._active:
-            log.warning("%s: the running node now names %s: stopping the destination here", self.destination,
-                        holder.address)
+            log.warning(
+                "%s: the running node now names %s: stopping the destination here", self.destination, holder.address
+            )
             self._exit(graceful=False)
 
     def _vacant(self, startup: bool) -> None:
@@ -392,8 +419,9 @@ class ServerRunningMonitor:
 
     def _preferred(self) -> str | None:
         try:
-            data, _ = zk_wait(self.zk, self.zk.get_async(paths.preferred_path(self.destination)), "read preferred",
-                              self.op_timeout)
+            data, _ = zk_wait(
+                self.zk, self.zk.get_async(paths.preferred_path(self.destination)), "read preferred", self.op_timeout
+            )
         except NoNodeError:
             return None
         text = data.decode("utf-8", errors="replace").strip()
@@ -401,22 +429,34 @@ class ServerRunningMonitor:
 
     def _try_create(self) -> None:
         try:
-            zk_wait(self.zk, self.zk.create_async(self.path, self.server_data.to_bytes(), ephemeral=True),
-                    f"create {self.path}", self.op_timeout)
+            zk_wait(
+                self.zk,
+                self.zk.create_async(self.path, self.server_data.to_bytes(), ephemeral=True),
+                f"create {self.path}",
+                self.op_timeout,
+            )
         except NodeExistsError:
             self._node_changed = True
             return
         except NoNodeError:
-            zk_wait(self.zk, self.zk.ensure_path_async(paths.destination_path(self.destination)),
-                    "create the destination node", self.op_timeout)
+            zk_wait(
+                self.zk,
+                self.zk.ensure_path_async(paths.destination_path(self.destination)),
+                "create the destination node",
+                self.op_timeout,
+            )
             self._next_try = time.monotonic()
             return
         log.warning("%s: this server (%s) holds the running node", self.destination, self.address)
         self._released = False
         self._holder = self.server_data
         try:  # the "move here" hint has been honoured (or is moot now)
-            zk_wait(self.zk, self.zk.delete_async(paths.preferred_path(self.destination)), "delete preferred",
-                    self.op_timeout)
+            zk_wait(
+                self.zk,
+                self.zk.delete_async(paths.preferred_path(self.destination)),
+                "delete preferred",
+                self.op_timeout,
+            )
         except NoNodeError:
             pass
         self._node_changed = True  # read it back: sets the watch, then runs the destination
@@ -538,14 +578,22 @@ class ZooKeeperHA:
     def connected(self) -> bool:
         return bool(self.zk.connected)
 
-    def add(self, destination: str, on_enter: Callable[[], None], on_exit: Callable[[bool], None]
-            ) -> ServerRunningMonitor:
+    def add(
+        self, destination: str, on_enter: Callable[[], None], on_exit: Callable[[bool], None]
+    ) -> ServerRunningMonitor:
         """Start contending for ``destination`` (a no-op returning the monitor if already there)."""
         with self._lock:
             monitor = self.monitors.get(destination)
             if monitor is None:
-                monitor = ServerRunningMonitor(self.zk, destination, self.address, on_enter=on_enter,
-                                               on_exit=on_exit, delay_s=self.delay_s, op_timeout=self.op_timeout)
+                monitor = ServerRunningMonitor(
+                    self.zk,
+                    destination,
+                    self.address,
+                    on_enter=on_enter,
+                    on_exit=on_exit,
+                    delay_s=self.delay_s,
+                    op_timeout=self.op_timeout,
+                )
                 self.monitors[destination] = monitor
                 monitor.start()
             return monitor
@@ -580,9 +628,13 @@ class ZooKeeperHA:
                     reported = True
                     with self._lock:
                         dests = ", ".join(sorted(self.monitors)) or "none"
-                    log.error("ZooKeeper %s is unreachable (for %.0fs): destinations %s are not started on this "
-                              "server, clients get 'should start first'; retrying", self.hosts, now - down_since,
-                              dests)
+                    log.error(
+                        "ZooKeeper %s is unreachable (for %.0fs): destinations %s are not started on this "
+                        "server, clients get 'should start first'; retrying",
+                        self.hosts,
+                        now - down_since,
+                        dests,
+                    )
                     report_every = min(report_every * 2, 60.0)
                     next_report = now + report_every
                 self._wake.wait(max(0.05, min(1.0, next_report - now)))

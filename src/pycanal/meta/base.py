@@ -49,9 +49,7 @@ class MetaManager(ABC):
     def update_cursor(self, identity: ClientIdentity, position: LogPosition) -> None: ...
 
     @abstractmethod
-    def add_batch(
-        self, identity: ClientIdentity, position_range: PositionRange, batch_id: int | None = None
-    ) -> int:
+    def add_batch(self, identity: ClientIdentity, position_range: PositionRange, batch_id: int | None = None) -> int:
         """Record a batch; without ``batch_id`` the next id (1, 2, ... per client) is used. Returns the id."""
 
     @abstractmethod

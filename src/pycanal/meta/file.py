@@ -255,8 +255,15 @@ class FileMixedMetaManager(MemoryMetaManager):
             if cursor is not None and log.isEnabledFor(logging.INFO):
                 p, ident = cursor.position, cursor.identity
                 log.info(
-                    "clientId:%s cursor:[%s,%s,%s,%s,%s] address[%s:%s]", identity.client_id, p.journal_name,
-                    p.position, p.timestamp, p.server_id, p.gtid, ident.address, ident.port,
+                    "clientId:%s cursor:[%s,%s,%s,%s,%s] address[%s:%s]",
+                    identity.client_id,
+                    p.journal_name,
+                    p.position,
+                    p.timestamp,
+                    p.server_id,
+                    p.gtid,
+                    ident.address,
+                    ident.port,
                 )
         for destination, identities in by_destination.items():
             try:

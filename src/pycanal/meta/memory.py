@@ -145,9 +145,7 @@ class MemoryMetaManager(MetaManager):
 
     # ------------------------------------------------------------------ batches
 
-    def add_batch(
-        self, identity: ClientIdentity, position_range: PositionRange, batch_id: int | None = None
-    ) -> int:
+    def add_batch(self, identity: ClientIdentity, position_range: PositionRange, batch_id: int | None = None) -> int:
         with self._lock:
             self._check_started()
             return self._batches_of(identity).add(position_range, batch_id)

@@ -40,8 +40,13 @@ DEFAULT_OP_TIMEOUT_S = 10.0
 class ZooKeeperMetaManager(MetaManager):
     """Synchronous ZooKeeper meta manager over a shared, started :class:`~kazoo.client.KazooClient`."""
 
-    def __init__(self, zk: KazooClient, *, op_timeout: float = DEFAULT_OP_TIMEOUT_S,
-                 write_guard: Callable[[], bool] | None = None) -> None:
+    def __init__(
+        self,
+        zk: KazooClient,
+        *,
+        op_timeout: float = DEFAULT_OP_TIMEOUT_S,
+        write_guard: Callable[[], bool] | None = None,
+    ) -> None:
         self.zk = zk
         self.op_timeout = op_timeout
         self.write_guard = write_guard
@@ -60,8 +65,9 @@ class ZooKeeperMetaManager(MetaManager):
         except KazooException as exc:
             raise MetaError(f"ZooKeeper {what} failed: {type(exc).__name__} {exc}") from exc
         except self.zk.handler.timeout_exception as exc:
-            raise MetaError(f"ZooKeeper {what}: no answer within {self.op_timeout:g}s (ZooKeeper unreachable?)") \
-                from exc
+            raise MetaError(
+                f"ZooKeeper {what}: no answer within {self.op_timeout:g}s (ZooKeeper unreachable?)"
+            ) from exc
 
     def _check(self) -> None:
         if not self._started:
@@ -143,8 +149,9 @@ class ZooKeeperMetaManager(MetaManager):
         except NodeExistsError:
             pass
         if identity.filter:  # like canal, an empty filter leaves an older filter node in place
-            self._write(self._path(paths.filter_path, identity.destination, identity.client_id),
-                        identity.filter.encode("utf-8"))
+            self._write(
+                self._path(paths.filter_path, identity.destination, identity.client_id), identity.filter.encode("utf-8")
+            )
 
     def has_subscribe(self, identity: ClientIdentity) -> bool:
         self._check()
@@ -158,8 +165,11 @@ class ZooKeeperMetaManager(MetaManager):
     def list_all_subscribe_info(self, destination: str) -> list[ClientIdentity]:
         """Numeric children of the destination node, ascending, each with its stored filter."""
         self._check()
-        ids = sorted(int(c) for c in self._children(self._path(paths.destination_path, destination))
-                     if paths.is_client_node(c) and int(c) in paths.JAVA_SHORT)
+        ids = sorted(
+            int(c)
+            for c in self._children(self._path(paths.destination_path, destination))
+            if paths.is_client_node(c) and int(c) in paths.JAVA_SHORT
+        )
         out = []
         for client_id in ids:
             raw = self._get(paths.filter_path(destination, client_id))
@@ -205,9 +215,7 @@ class ZooKeeperMetaManager(MetaManager):
         except ConfigError as exc:
             raise MetaError(f"bad batch mark in {path}: {exc}") from exc
 
-    def add_batch(
-        self, identity: ClientIdentity, position_range: PositionRange, batch_id: int | None = None
-    ) -> int:
+    def add_batch(self, identity: ClientIdentity, position_range: PositionRange, batch_id: int | None = None) -> int:
         self._check_write(f"batch mark of {identity.client_id}")
         data = position_range.dumps(with_type=True).encode("utf-8")
         key = identity.key()
@@ -231,8 +239,9 @@ class ZooKeeperMetaManager(MetaManager):
 
     def get_batch(self, identity: ClientIdentity, batch_id: int) -> PositionRange | None:
         self._check()
-        return self._read_batch(self._path(paths.batch_mark_with_id_path, identity.destination,
-                                           identity.client_id, batch_id))
+        return self._read_batch(
+            self._path(paths.batch_mark_with_id_path, identity.destination, identity.client_id, batch_id)
+        )
 
     def remove_batch(self, identity: ClientIdentity, batch_id: int) -> PositionRange | None:
         self._check_write(f"batch removal of {identity.client_id}")

@@ -56,8 +56,16 @@ class BinlogStream:
         decoder: BinlogDecoder | None = None,
     ) -> None:
         self.conn = ReplicationConnection(
-            host, port, user, password, server_id, log_file=log_file, log_pos=log_pos, gtid_set=gtid_set,
-            stop_at_end=stop_at_end, heartbeat_period=heartbeat_period,
+            host,
+            port,
+            user,
+            password,
+            server_id,
+            log_file=log_file,
+            log_pos=log_pos,
+            gtid_set=gtid_set,
+            stop_at_end=stop_at_end,
+            heartbeat_period=heartbeat_period,
         )
         self.decoder = decoder or BinlogDecoder(schema_resolver=schema_resolver)
         self.position = StreamPosition()
@@ -87,7 +95,8 @@ class BinlogStream:
             except ConnectionLostError as exc:
                 raise ConnectionLostError(
                     f"binlog stream lost: {exc.args[0] if exc.args else exc}",
-                    log_file=pos.boundary_file or pos.log_file, log_pos=pos.boundary_pos,
+                    log_file=pos.boundary_file or pos.log_file,
+                    log_pos=pos.boundary_pos,
                 ) from exc
             if raw is None:
                 return
@@ -102,8 +111,6 @@ class BinlogStream:
                 pos.log_file = ev.log_file
                 if h.timestamp:
                     pos.timestamp = h.timestamp
-                if isinstance(ev, XidEvent) or (
-                    isinstance(ev, QueryEvent) and ev.query.strip().upper() != "BEGIN"
-                ):
+                if isinstance(ev, XidEvent) or (isinstance(ev, QueryEvent) and ev.query.strip().upper() != "BEGIN"):
                     pos.boundary_file, pos.boundary_pos = ev.log_file, h.log_pos
             yield ev

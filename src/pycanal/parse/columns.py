@@ -29,20 +29,45 @@ _INT_TYPES = {
     C.MYSQL_TYPE_LONGLONG: (BIGINT, 1 << 63, DECIMAL),
 }
 _FIXED_SQL_TYPES = {
-    C.MYSQL_TYPE_NEWDECIMAL: DECIMAL, C.MYSQL_TYPE_DECIMAL: DECIMAL,
-    C.MYSQL_TYPE_FLOAT: REAL, C.MYSQL_TYPE_DOUBLE: DOUBLE,
-    C.MYSQL_TYPE_BIT: BIT, C.MYSQL_TYPE_ENUM: INTEGER, C.MYSQL_TYPE_SET: BIT,
+    C.MYSQL_TYPE_NEWDECIMAL: DECIMAL,
+    C.MYSQL_TYPE_DECIMAL: DECIMAL,
+    C.MYSQL_TYPE_FLOAT: REAL,
+    C.MYSQL_TYPE_DOUBLE: DOUBLE,
+    C.MYSQL_TYPE_BIT: BIT,
+    C.MYSQL_TYPE_ENUM: INTEGER,
+    C.MYSQL_TYPE_SET: BIT,
     C.MYSQL_TYPE_YEAR: VARCHAR,
-    C.MYSQL_TYPE_DATE: DATE, C.MYSQL_TYPE_NEWDATE: DATE,
-    C.MYSQL_TYPE_TIME: TIME, C.MYSQL_TYPE_TIME2: TIME,
-    C.MYSQL_TYPE_DATETIME: TIMESTAMP, C.MYSQL_TYPE_DATETIME2: TIMESTAMP,
-    C.MYSQL_TYPE_TIMESTAMP: TIMESTAMP, C.MYSQL_TYPE_TIMESTAMP2: TIMESTAMP,
-    C.MYSQL_TYPE_JSON: VARCHAR, C.MYSQL_TYPE_GEOMETRY: BLOB, C.MYSQL_TYPE_VECTOR: BLOB,
+    C.MYSQL_TYPE_DATE: DATE,
+    C.MYSQL_TYPE_NEWDATE: DATE,
+    C.MYSQL_TYPE_TIME: TIME,
+    C.MYSQL_TYPE_TIME2: TIME,
+    C.MYSQL_TYPE_DATETIME: TIMESTAMP,
+    C.MYSQL_TYPE_DATETIME2: TIMESTAMP,
+    C.MYSQL_TYPE_TIMESTAMP: TIMESTAMP,
+    C.MYSQL_TYPE_TIMESTAMP2: TIMESTAMP,
+    C.MYSQL_TYPE_JSON: VARCHAR,
+    C.MYSQL_TYPE_GEOMETRY: BLOB,
+    C.MYSQL_TYPE_VECTOR: BLOB,
 }
 _BLOBS = (C.MYSQL_TYPE_BLOB, C.MYSQL_TYPE_TINY_BLOB, C.MYSQL_TYPE_MEDIUM_BLOB, C.MYSQL_TYPE_LONG_BLOB)
 _TEXT_NAMES = ("tinytext", "text", "mediumtext", "longtext")
-_MBMAXLEN = {"utf8mb4": 4, "utf8mb3": 3, "utf16": 4, "utf32": 4, "ucs2": 2, "utf16le": 4, "big5": 2, "gbk": 2,
-             "gb2312": 2, "gb18030": 4, "sjis": 2, "cp932": 2, "ujis": 3, "eucjpms": 3, "euckr": 2}
+_MBMAXLEN = {
+    "utf8mb4": 4,
+    "utf8mb3": 3,
+    "utf16": 4,
+    "utf32": 4,
+    "ucs2": 2,
+    "utf16le": 4,
+    "big5": 2,
+    "gbk": 2,
+    "gb2312": 2,
+    "gb18030": 4,
+    "sjis": 2,
+    "cp932": 2,
+    "ujis": 3,
+    "eucjpms": 3,
+    "euckr": 2,
+}
 
 
 @dataclass(slots=True)
@@ -73,8 +98,9 @@ def is_text(col: ColumnInfo, mysql_type: str) -> bool:
     return mysql_type.lower() in _TEXT_NAMES
 
 
-def column_meta(col: ColumnInfo, name: str | None = None, mysql_type: str | None = None,
-                is_key: bool | None = None) -> ColumnMeta:
+def column_meta(
+    col: ColumnInfo, name: str | None = None, mysql_type: str | None = None, is_key: bool | None = None
+) -> ColumnMeta:
     mtype = mysql_type or synthesize_mysql_type(col)
     t = col.type
     threshold = bumped = 0
@@ -99,8 +125,14 @@ def column_meta(col: ColumnInfo, name: str | None = None, mysql_type: str | None
     else:
         sql = null_sql = OTHER
     return ColumnMeta(
-        col.index, name or col.name or f"@{col.index + 1}", mtype,
-        bool(is_key if is_key is not None else col.is_pk), sql, null_sql, threshold, bumped,
+        col.index,
+        name or col.name or f"@{col.index + 1}",
+        mtype,
+        bool(is_key if is_key is not None else col.is_pk),
+        sql,
+        null_sql,
+        threshold,
+        bumped,
     )
 
 
@@ -117,8 +149,10 @@ def table_columns(table: TableMapEvent) -> list[ColumnMeta]:
 
 
 _INT_NAMES = {
-    C.MYSQL_TYPE_TINY: ("tinyint", 4, 3), C.MYSQL_TYPE_SHORT: ("smallint", 6, 5),
-    C.MYSQL_TYPE_INT24: ("mediumint", 9, 8), C.MYSQL_TYPE_LONG: ("int", 11, 10),
+    C.MYSQL_TYPE_TINY: ("tinyint", 4, 3),
+    C.MYSQL_TYPE_SHORT: ("smallint", 6, 5),
+    C.MYSQL_TYPE_INT24: ("mediumint", 9, 8),
+    C.MYSQL_TYPE_LONG: ("int", 11, 10),
     C.MYSQL_TYPE_LONGLONG: ("bigint", 20, 20),
 }
 
@@ -151,8 +185,11 @@ def synthesize_mysql_type(col: ColumnInfo) -> str:
         return "year(4)"
     if t in (C.MYSQL_TYPE_DATE, C.MYSQL_TYPE_NEWDATE):
         return "date"
-    for tt, name in ((C.MYSQL_TYPE_TIME2, "time"), (C.MYSQL_TYPE_DATETIME2, "datetime"),
-                     (C.MYSQL_TYPE_TIMESTAMP2, "timestamp")):
+    for tt, name in (
+        (C.MYSQL_TYPE_TIME2, "time"),
+        (C.MYSQL_TYPE_DATETIME2, "datetime"),
+        (C.MYSQL_TYPE_TIMESTAMP2, "timestamp"),
+    ):
         if t == tt:
             return f"{name}({meta})" if meta else name
     if t in (C.MYSQL_TYPE_TIME, C.MYSQL_TYPE_DATETIME, C.MYSQL_TYPE_TIMESTAMP):
@@ -176,8 +213,15 @@ def synthesize_mysql_type(col: ColumnInfo) -> str:
     if t == C.MYSQL_TYPE_JSON:
         return "json"
     if t == C.MYSQL_TYPE_GEOMETRY:
-        return {1: "point", 2: "linestring", 3: "polygon", 4: "multipoint", 5: "multilinestring",
-                6: "multipolygon", 7: "geometrycollection"}.get(col.geometry_type or 0, "geometry")
+        return {
+            1: "point",
+            2: "linestring",
+            3: "polygon",
+            4: "multipoint",
+            5: "multilinestring",
+            6: "multipolygon",
+            7: "geometrycollection",
+        }.get(col.geometry_type or 0, "geometry")
     if t == C.MYSQL_TYPE_VECTOR:
         return f"vector({meta // 4})" if meta else "vector"
     return "unknown"

@@ -19,19 +19,30 @@ _COMMENTS = re.compile(r"/\*(?!!).*?\*/|^\s*(?:--|#)[^\n]*$", re.S | re.M)
 _VERSIONED = re.compile(r"/\*!\d*\s*(.*?)\*/", re.S)
 
 _RULES: list[tuple[str, re.Pattern[str]]] = [
-    ("CREATE", re.compile(
-        rf"^create\s+(?:or\s+replace\s+)?(?:temporary\s+)?table\s+(?:if\s+not\s+exists\s+)?{_NAME}", re.I)),
+    (
+        "CREATE",
+        re.compile(rf"^create\s+(?:or\s+replace\s+)?(?:temporary\s+)?table\s+(?:if\s+not\s+exists\s+)?{_NAME}", re.I),
+    ),
     ("ALTER", re.compile(rf"^alter\s+(?:online\s+|ignore\s+)*table\s+(?:if\s+exists\s+)?{_NAME}", re.I)),
     ("ERASE", re.compile(rf"^drop\s+(?:temporary\s+)?table\s+(?:if\s+exists\s+)?{_NAME}", re.I)),
     ("TRUNCATE", re.compile(rf"^truncate\s+(?:table\s+)?{_NAME}", re.I)),
     ("RENAME", re.compile(rf"^rename\s+tables?\s+{_NAME}", re.I)),
-    ("CINDEX", re.compile(
-        rf"^create\s+(?:or\s+replace\s+)?(?:online\s+|offline\s+)?(?:unique\s+|fulltext\s+|spatial\s+)?index\s+"
-        rf"(?:if\s+not\s+exists\s+)?{_IDENT}\s+(?:using\s+\w+\s+)?on\s+{_NAME}", re.I)),
+    (
+        "CINDEX",
+        re.compile(
+            rf"^create\s+(?:or\s+replace\s+)?(?:online\s+|offline\s+)?(?:unique\s+|fulltext\s+|spatial\s+)?index\s+"
+            rf"(?:if\s+not\s+exists\s+)?{_IDENT}\s+(?:using\s+\w+\s+)?on\s+{_NAME}",
+            re.I,
+        ),
+    ),
     ("DINDEX", re.compile(rf"^drop\s+index\s+(?:if\s+exists\s+)?{_IDENT}\s+on\s+{_NAME}", re.I)),
-    ("INSERT", re.compile(
-        rf"^(?:insert|replace)\s+(?:low_priority\s+|delayed\s+|high_priority\s+|ignore\s+)*(?:into\s+)?{_NAME}",
-        re.I)),
+    (
+        "INSERT",
+        re.compile(
+            rf"^(?:insert|replace)\s+(?:low_priority\s+|delayed\s+|high_priority\s+|ignore\s+)*(?:into\s+)?{_NAME}",
+            re.I,
+        ),
+    ),
     ("UPDATE", re.compile(rf"^update\s+(?:low_priority\s+|ignore\s+)*{_NAME}", re.I)),
     ("DELETE", re.compile(rf"^delete\s+(?:low_priority\s+|quick\s+|ignore\s+)*from\s+{_NAME}", re.I)),
 ]
@@ -74,7 +85,7 @@ def classify(sql: str, default_schema: str) -> DdlResult:
         n1, n2 = _unquote(m.group("n1")), _unquote(m.group("n2"))
         schema, table = (n1, n2) if n2 else (default_schema, n1)
         if kind == "ALTER":
-            rest = text[m.end():]
+            rest = text[m.end() :]
             if _ALTER_RENAME.search(rest) and not re.search(r"\brename\s+(?:column|index|key)\b", rest, re.I):
                 kind = "RENAME"
             elif _ALTER_ADD_INDEX.match(rest):

@@ -140,8 +140,19 @@ class EntryConverter:
             return [self._query_entry(ev, _statement_text(ev), "")]
         if isinstance(ev, HeartbeatEvent):
             header = pb.Header(eventType=pb.MHEARTBEAT)
-            return [ParsedEntry(pb.Entry(header=header, entryType=pb.HEARTBEAT), ev.log_file, 0, 0, 0,
-                                pb.HEARTBEAT, pb.MHEARTBEAT, False, "")]
+            return [
+                ParsedEntry(
+                    pb.Entry(header=header, entryType=pb.HEARTBEAT),
+                    ev.log_file,
+                    0,
+                    0,
+                    0,
+                    pb.HEARTBEAT,
+                    pb.MHEARTBEAT,
+                    False,
+                    "",
+                )
+            ]
         if isinstance(ev, TransactionPayloadEvent):
             out: list[ParsedEntry] = []
             for inner in ev.events:
@@ -170,12 +181,19 @@ class EntryConverter:
         if self.gtid is not None:
             self.gtid.add(ev)
 
-    def _header(self, ev: Event, schema: str | None, table: str | None, event_type: int | None,
-                rows: int = -1) -> pb.Header:
+    def _header(
+        self, ev: Event, schema: str | None, table: str | None, event_type: int | None, rows: int = -1
+    ) -> pb.Header:
         h = ev.header
         header = pb.Header(
-            version=1, logfileName=ev.log_file, logfileOffset=h.start_pos, serverId=h.server_id,
-            serverenCode="UTF-8", executeTime=h.timestamp * 1000, sourceType=pb.MYSQL, eventLength=h.event_size,
+            version=1,
+            logfileName=ev.log_file,
+            logfileOffset=h.start_pos,
+            serverId=h.server_id,
+            serverenCode="UTF-8",
+            executeTime=h.timestamp * 1000,
+            sourceType=pb.MYSQL,
+            eventLength=h.event_size,
         )
         if event_type is not None:
             header.eventType = event_type
@@ -201,13 +219,33 @@ class EntryConverter:
             props.add(key="rowsCount", value=str(rows))
         return header
 
-    def _entry(self, ev: Event, entry_type: int, store_value: bytes, schema: str | None, table: str | None,
-               event_type: int | None, *, is_ddl: bool = False, rows: int = -1) -> ParsedEntry:
+    def _entry(
+        self,
+        ev: Event,
+        entry_type: int,
+        store_value: bytes,
+        schema: str | None,
+        table: str | None,
+        event_type: int | None,
+        *,
+        is_ddl: bool = False,
+        rows: int = -1,
+    ) -> ParsedEntry:
         header = self._header(ev, schema, table, event_type, rows)
         e = pb.Entry(header=header, entryType=entry_type, storeValue=store_value)
         h = ev.header
-        return ParsedEntry(e, ev.log_file, h.start_pos, h.server_id, h.timestamp * 1000, entry_type,
-                           event_type or 0, is_ddl, header.gtid, max(rows, 0))
+        return ParsedEntry(
+            e,
+            ev.log_file,
+            h.start_pos,
+            h.server_id,
+            h.timestamp * 1000,
+            entry_type,
+            event_type or 0,
+            is_ddl,
+            header.gtid,
+            max(rows, 0),
+        )
 
     def _query_entry(self, ev: Event, sql: str, table: str) -> ParsedEntry:
         rc = pb.RowChange(sql=sql, eventType=pb.QUERY)
@@ -230,15 +268,16 @@ class EntryConverter:
             if upper.startswith(kw):
                 rc = pb.RowChange(sql=q, eventType=et)
                 rc.props.add(key="XA_TYPE", value=kw)
-                rc.props.add(key="XA_XID", value=q.lstrip()[len(kw):])
+                rc.props.add(key="XA_XID", value=q.lstrip()[len(kw) :])
                 return self._entry(ev, pb.ROWDATA, rc.SerializeToString(), "", "", et)
         tail = q.rstrip()[-6:].upper()
         if tail.endswith("BEGIN"):
             begin = pb.TransactionBegin(threadId=ev.thread_id)
             return self._entry(ev, pb.TRANSACTIONBEGIN, begin.SerializeToString(), "", "", None)
         if tail.endswith("COMMIT"):
-            return self._entry(ev, pb.TRANSACTIONEND, pb.TransactionEnd(transactionId="0").SerializeToString(),
-                               "", "", None)
+            return self._entry(
+                ev, pb.TRANSACTIONEND, pb.TransactionEnd(transactionId="0").SerializeToString(), "", "", None
+            )
         res = classify(q, ev.schema)
         event_type = _EVENT_TYPE_VALUE[res.type]
         is_dml = event_type in (pb.INSERT, pb.UPDATE, pb.DELETE)
@@ -252,8 +291,7 @@ class EntryConverter:
         rc = pb.RowChange(isDdl=not is_dml, sql=q, eventType=event_type)
         if ev.schema:
             rc.ddlSchemaName = ev.schema
-        return self._entry(ev, pb.ROWDATA, rc.SerializeToString(), res.schema, res.table, event_type,
-                           is_ddl=not is_dml)
+        return self._entry(ev, pb.ROWDATA, rc.SerializeToString(), res.schema, res.table, event_type, is_ddl=not is_dml)
 
     def _query_passes(self, res: DdlResult, event_type: int) -> bool:
         """canal's processFilter, inverted: True when the statement is delivered."""
@@ -294,8 +332,9 @@ class EntryConverter:
                     row_datas.append(encode_row_data(bcols, acols))
             else:  # MINIMAL/NOBLOB: a column with no before value counts as updated, as in canal
                 before_at = {i: k for k, i in enumerate(ev.present)}
-                after_idx = [(encs[i], k, before_at.get(i)) for k, i in enumerate(ev.present_after)
-                             if wanted(metas[i].name)]
+                after_idx = [
+                    (encs[i], k, before_at.get(i)) for k, i in enumerate(ev.present_after) if wanted(metas[i].name)
+                ]
                 for before, after in ev.rows:
                     bcols = [e.encode(before[k], False) for e, k in before_pairs]
                     acols = [e.encode(after[k], bk is None or before[bk] != after[k]) for e, k, bk in after_idx]
@@ -307,8 +346,7 @@ class EntryConverter:
             for row in ev.rows:
                 row_datas.append(encode_row_data([e.encode(row[k], False) for e, k in before_pairs], ()))
         store_value = encode_row_change(ev.table_id, _KIND[ev.kind], row_datas)
-        return self._entry(ev, pb.ROWDATA, store_value, table.schema, table.table, _KIND[ev.kind],
-                           rows=len(ev.rows))
+        return self._entry(ev, pb.ROWDATA, store_value, table.schema, table.table, _KIND[ev.kind], rows=len(ev.rows))
 
 
 def _encoders(table: object, metas: list) -> list[ColumnEncoder]:

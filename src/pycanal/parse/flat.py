@@ -27,8 +27,22 @@ from ..gtid import GtidTracker
 from .columns import ColumnMeta, table_columns
 from .ddl import classify
 
-KEYS = ("data", "database", "es", "gtid", "id", "isDdl", "mysqlType", "old", "pkNames", "sql", "sqlType",
-        "table", "ts", "type")
+KEYS = (
+    "data",
+    "database",
+    "es",
+    "gtid",
+    "id",
+    "isDdl",
+    "mysqlType",
+    "old",
+    "pkNames",
+    "sql",
+    "sqlType",
+    "table",
+    "ts",
+    "type",
+)
 
 
 def _message(**fields: Any) -> dict[str, Any]:
@@ -126,8 +140,15 @@ def query_message(ev: QueryEvent, *, batch_id: int = 0, gtid: str = "", ts: int 
     """The FlatMessage of a DDL or other statement (not BEGIN/COMMIT)."""
     res = classify(ev.query, ev.schema)
     return _message(
-        database=res.schema, es=ev.header.timestamp * 1000, gtid=gtid, id=batch_id, isDdl=res.is_ddl,
-        sql=ev.query, table=res.table, ts=int(time.time() * 1000) if ts is None else ts, type=res.type,
+        database=res.schema,
+        es=ev.header.timestamp * 1000,
+        gtid=gtid,
+        id=batch_id,
+        isDdl=res.is_ddl,
+        sql=ev.query,
+        table=res.table,
+        ts=int(time.time() * 1000) if ts is None else ts,
+        type=res.type,
     )
 
 
@@ -175,8 +196,15 @@ class FlatMessageConverter:
         elif isinstance(ev, RowsQueryEvent):
             self.batch_id += 1
             yield _message(
-                database="", es=ev.header.timestamp * 1000, gtid=self._gtid_text(), id=self.batch_id,
-                isDdl=False, sql=ev.query, table="", ts=int(self.clock() * 1000), type="QUERY",
+                database="",
+                es=ev.header.timestamp * 1000,
+                gtid=self._gtid_text(),
+                id=self.batch_id,
+                isDdl=False,
+                sql=ev.query,
+                table="",
+                ts=int(self.clock() * 1000),
+                type="QUERY",
             )
         elif isinstance(ev, (GtidEvent, MariaGtidEvent)) and self.gtid is not None:
             self.gtid.add(ev)

@@ -66,8 +66,9 @@ class EntryHandler:
 
     def __init__(self, parser: MysqlEventParser, start: DumpStart, identity: LogIdentity) -> None:
         cfg = parser.config
-        self.converter = EntryConverter(gtid_mode=cfg.gtid_mode, gtid_start=start.gtid_set or "",
-                                        on_ddl=parser.on_ddl, **cfg.converter_options)  # type: ignore[arg-type]
+        self.converter = EntryConverter(
+            gtid_mode=cfg.gtid_mode, gtid_start=start.gtid_set or "", on_ddl=parser.on_ddl, **cfg.converter_options
+        )  # type: ignore[arg-type]
         parser._converter = self.converter
         self.identity = identity
         self.parser = parser
@@ -83,8 +84,9 @@ class EntryHandler:
             self.parser.count_replayed(chunk)
         for e in reversed(chunk):
             if e.is_ack_point:
-                self.last_ack = LogPosition(self.identity, EntryPosition(
-                    e.log_file, e.offset, e.server_id, e.execute_time, e.gtid or None))
+                self.last_ack = LogPosition(
+                    self.identity, EntryPosition(e.log_file, e.offset, e.server_id, e.execute_time, e.gtid or None)
+                )
                 break
 
     def handle(self, ev: Event) -> None:
@@ -141,7 +143,8 @@ class MysqlEventParser:
         self.config = config
         self.sink: Sink = sink or (lambda chunk: None)
         self.handler_factory: HandlerFactory = handler_factory or (
-            lambda start, identity: EntryHandler(self, start, identity))
+            lambda start, identity: EntryHandler(self, start, identity)
+        )
         self.cursor_provider = cursor_provider or (lambda: None)
         self.schema_resolver = schema_resolver
         self.on_ddl = on_ddl
@@ -232,8 +235,11 @@ class MysqlEventParser:
     def _check_master(self, master: Master) -> None:
         """binlog_format and binlog_row_image must be ones the instance accepts (canal's preDump)."""
         try:
-            rows = dict(_meta_query(master, "SHOW VARIABLES WHERE Variable_name IN "
-                                            "('binlog_format', 'binlog_row_image', 'log_bin')"))
+            rows = dict(
+                _meta_query(
+                    master, "SHOW VARIABLES WHERE Variable_name IN ('binlog_format', 'binlog_row_image', 'log_bin')"
+                )
+            )
         except Exception as exc:  # connection problems are retried by the dump loop
             log.warning("%s: cannot check %s yet: %s", self.destination, master.address, exc)
             return
@@ -266,28 +272,46 @@ class MysqlEventParser:
             except (ConnectionLostError, OSError) as exc:
                 if self._stop.is_set():
                     break
-                log.warning("%s: binlog dump from %s lost (%s); retrying in %.1fs from %s", self.destination,
-                            self.running_master.address, exc, delay, self._where())
+                log.warning(
+                    "%s: binlog dump from %s lost (%s); retrying in %.1fs from %s",
+                    self.destination,
+                    self.running_master.address,
+                    exc,
+                    delay,
+                    self._where(),
+                )
                 if self._switch_requested.is_set():
                     self._switch()
                     continue
                 self._stop.wait(delay * (1 + random.random() * 0.5))
                 delay = min(delay * 2, self.config.reconnect_max)
             except BinlogPurgedError as exc:
-                self._fail(ParserStopped(
-                    f"{self.destination}: the binlog to resume from is gone on {self.running_master.address} "
-                    f"({exc}). Nothing was skipped. Reset the cursor (delete meta.dat or the ZooKeeper "
-                    "cursor) and set canal.instance.master.journal.name/position or timestamp to a binlog the "
-                    "server still has (SHOW BINARY LOGS)."), exc)
+                self._fail(
+                    ParserStopped(
+                        f"{self.destination}: the binlog to resume from is gone on {self.running_master.address} "
+                        f"({exc}). Nothing was skipped. Reset the cursor (delete meta.dat or the ZooKeeper "
+                        "cursor) and set canal.instance.master.journal.name/position or timestamp to a binlog the "
+                        "server still has (SHOW BINARY LOGS)."
+                    ),
+                    exc,
+                )
                 return
             except (AccessDeniedError, PrivilegeError) as exc:
-                self._fail(ParserStopped(
-                    f"{self.destination}: {self.running_master.address} refused the dump ({exc}). "
-                    "Grant the user REPLICATION SLAVE, REPLICATION CLIENT and SELECT."), exc)
+                self._fail(
+                    ParserStopped(
+                        f"{self.destination}: {self.running_master.address} refused the dump ({exc}). "
+                        "Grant the user REPLICATION SLAVE, REPLICATION CLIENT and SELECT."
+                    ),
+                    exc,
+                )
                 return
             except (ColumnCountMismatch, DecodeError, ConfigError, PositionNotFound, ParserStopped) as exc:
-                self._fail(exc if isinstance(exc, ParserStopped) else ParserStopped(
-                    f"{self.destination}: stopped at {self._where()}: {exc}"), exc)
+                self._fail(
+                    exc
+                    if isinstance(exc, ParserStopped)
+                    else ParserStopped(f"{self.destination}: stopped at {self._where()}: {exc}"),
+                    exc,
+                )
                 return
             except MySQLServerError as exc:
                 log.warning("%s: server error %s; retrying in %.1fs", self.destination, exc, delay)
@@ -310,8 +334,9 @@ class MysqlEventParser:
 
     def _start(self) -> DumpStart:
         cursor = self.last_position or self.cursor_provider()
-        return decide_start(self.running_master, cursor, gtid_mode=self.config.gtid_mode,
-                            fallback_seconds=self.config.fallback_seconds)
+        return decide_start(
+            self.running_master, cursor, gtid_mode=self.config.gtid_mode, fallback_seconds=self.config.fallback_seconds
+        )
 
     def _dump_once(self) -> None:
         master = self.running_master
@@ -319,16 +344,29 @@ class MysqlEventParser:
         self.dumps += 1
         if self.on_start is not None:
             self.on_start(start)
-        log.info("%s: dumping %s from %s (%s)", self.destination, master.address,
-                 f"{start.log_file}:{start.log_pos}" if start.log_file else start.gtid_set or "current end",
-                 start.reason)
+        log.info(
+            "%s: dumping %s from %s (%s)",
+            self.destination,
+            master.address,
+            f"{start.log_file}:{start.log_pos}" if start.log_file else start.gtid_set or "current end",
+            start.reason,
+        )
         handler = self.handler_factory(start, LogIdentity(master.host, master.port))
-        decoder = self._decoder = BinlogDecoder(schema_resolver=self.schema_resolver,
-                                                skip_table_errors=self.config.filter_table_error)
+        decoder = self._decoder = BinlogDecoder(
+            schema_resolver=self.schema_resolver, skip_table_errors=self.config.filter_table_error
+        )
         stream = BinlogStream(
-            master.host, master.port, master.user, master.password, self._server_id(),
-            log_file=start.log_file, log_pos=start.log_pos, gtid_set=start.gtid_set,
-            heartbeat_period=self.config.heartbeat_period, decoder=decoder, stop_at_end=self.config.stop_at_end,
+            master.host,
+            master.port,
+            master.user,
+            master.password,
+            self._server_id(),
+            log_file=start.log_file,
+            log_pos=start.log_pos,
+            gtid_set=start.gtid_set,
+            heartbeat_period=self.config.heartbeat_period,
+            decoder=decoder,
+            stop_at_end=self.config.stop_at_end,
         )
         self._stream = stream
         skip = start.skip_first
@@ -349,13 +387,15 @@ class MysqlEventParser:
                             f"{self.destination}: {master.address} wrote an INCIDENT (lost events: "
                             f"{ev.message or 'no message'}) at {ev.log_file}:{h.start_pos}; its binlog is "
                             "missing changes, so pycanal stopped instead of skipping them. Resynchronise the "
-                            "target, then start after this position.")
+                            "target, then start after this position."
+                        )
                     try:
                         handle(ev)
                     except TableMapMissing as exc:
                         raise ParserStopped(
                             f"{self.destination}: the dump started inside a transaction at {self._where()} "
-                            f"({exc}); start from a transaction boundary") from exc
+                            f"({exc}); start from a transaction boundary"
+                        ) from exc
                     if handler.last_ack is not None:
                         self.last_position = handler.last_ack
         finally:
@@ -379,8 +419,15 @@ class MysqlEventParser:
                 self._detect_failures = 0
             except Exception as exc:
                 self._detect_failures += 1
-                log.warning("%s: heartbeat %r on %s failed (%d/%d): %s", self.destination, cfg.detecting_sql,
-                            self.running_master.address, self._detect_failures, cfg.detecting_retry_threshold, exc)
+                log.warning(
+                    "%s: heartbeat %r on %s failed (%d/%d): %s",
+                    self.destination,
+                    cfg.detecting_sql,
+                    self.running_master.address,
+                    self._detect_failures,
+                    cfg.detecting_retry_threshold,
+                    exc,
+                )
                 if self._detect_failures > cfg.detecting_retry_threshold:
                     self._detect_failures = 0
                     self._switch_requested.set()
@@ -397,10 +444,14 @@ class MysqlEventParser:
             if e.execute_time <= self.switch_time:
                 self.replayed_rows += e.rows
             else:
-                log.warning("%s: after the switch to %s, %d row changes came from up to the old master's last "
-                            "transaction time: at most that many were delivered twice (binlog times have "
-                            "second resolution)", self.destination, self.running_master.address,
-                            self.replayed_rows)
+                log.warning(
+                    "%s: after the switch to %s, %d row changes came from up to the old master's last "
+                    "transaction time: at most that many were delivered twice (binlog times have "
+                    "second resolution)",
+                    self.destination,
+                    self.running_master.address,
+                    self.replayed_rows,
+                )
                 self.switch_time = None
                 return
 
@@ -419,8 +470,13 @@ class MysqlEventParser:
         # the cursor's identity is the old master's: decide_start relocates by its timestamp
         log.warning(
             "%s: switched from %s to %s; relocating by time minus %ss, so row changes of the last %ss "
-            "before the switch may be delivered again", self.destination, old.address,
-            self.running_master.address, cfg.fallback_seconds, cfg.fallback_seconds)
+            "before the switch may be delivered again",
+            self.destination,
+            old.address,
+            self.running_master.address,
+            cfg.fallback_seconds,
+            cfg.fallback_seconds,
+        )
 
 
 def _closes(ev: object) -> bool:

@@ -53,8 +53,15 @@ class Master:
 def _meta_query(master: Master, sql: str) -> list[tuple[Any, ...]]:
     import pymysql
 
-    conn = pymysql.connect(host=master.host, port=master.port, user=master.user, password=master.password,
-                           autocommit=True, connect_timeout=10, charset="utf8mb4")
+    conn = pymysql.connect(
+        host=master.host,
+        port=master.port,
+        user=master.user,
+        password=master.password,
+        autocommit=True,
+        connect_timeout=10,
+        charset="utf8mb4",
+    )
     with contextlib.closing(conn), conn.cursor() as cur:
         cur.execute(sql)
         return list(cur.fetchall())
@@ -78,22 +85,37 @@ def decide_start(
             return DumpStart(gtid_set=pos.gtid, reason=f"stored cursor gtid {pos.gtid}")
         same = (cursor.identity.address, cursor.identity.port) == (master.host, master.port)
         if same and pos.journal_name and pos.position:
-            return DumpStart(pos.journal_name, pos.position, skip_first=not pos.included,
-                             reason=f"stored cursor {pos.journal_name}:{pos.position}")
+            return DumpStart(
+                pos.journal_name,
+                pos.position,
+                skip_first=not pos.included,
+                reason=f"stored cursor {pos.journal_name}:{pos.position}",
+            )
         if pos.timestamp:
             ts = pos.timestamp - (0 if same else fallback_seconds * 1000)
-            return find_by_timestamp(master, ts, reason=(
-                "stored cursor has no file position" if same else
-                f"cursor came from {cursor.identity.address}:{cursor.identity.port}; "
-                f"relocating by time minus {fallback_seconds}s"))
+            return find_by_timestamp(
+                master,
+                ts,
+                reason=(
+                    "stored cursor has no file position"
+                    if same
+                    else f"cursor came from {cursor.identity.address}:{cursor.identity.port}; "
+                    f"relocating by time minus {fallback_seconds}s"
+                ),
+            )
     if gtid_mode and master.gtid:
         return DumpStart(gtid_set=master.gtid, reason=f"configured gtid {master.gtid}")
     if master.journal_name and master.position > 0:
-        return DumpStart(master.journal_name, master.position,
-                         reason=f"configured position {master.journal_name}:{master.position}")
+        return DumpStart(
+            master.journal_name, master.position, reason=f"configured position {master.journal_name}:{master.position}"
+        )
     if master.timestamp > 0:
-        return find_by_timestamp(master, master.timestamp, journal=master.journal_name or None,
-                                 reason=f"configured timestamp {master.timestamp}")
+        return find_by_timestamp(
+            master,
+            master.timestamp,
+            journal=master.journal_name or None,
+            reason=f"configured timestamp {master.timestamp}",
+        )
     return DumpStart(None, 4, reason="the server's current position")
 
 
@@ -114,8 +136,16 @@ def _scan_file(master: Master, name: str, ts_ms: int) -> int | None:
     """End offset of the last transaction boundary before ``ts_ms`` in one file, or None when the file
     has none (its first transaction is already at or after the time: look in the older file)."""
     best: int | None = None
-    stream = BinlogStream(master.host, master.port, master.user, master.password, _scan_server_id(),
-                          log_file=name, log_pos=4, stop_at_end=True)
+    stream = BinlogStream(
+        master.host,
+        master.port,
+        master.user,
+        master.password,
+        _scan_server_id(),
+        log_file=name,
+        log_pos=4,
+        stop_at_end=True,
+    )
     with stream:
         for ev in stream:
             if isinstance(ev, RotateEvent):

@@ -27,8 +27,22 @@ from typing import Any, Protocol
 from ..errors import RemoteProtocolError
 from . import entry as pb
 
-KEYS = ("data", "database", "es", "gtid", "id", "isDdl", "mysqlType", "old", "pkNames", "sql", "sqlType",
-        "table", "ts", "type")
+KEYS = (
+    "data",
+    "database",
+    "es",
+    "gtid",
+    "id",
+    "isDdl",
+    "mysqlType",
+    "old",
+    "pkNames",
+    "sql",
+    "sqlType",
+    "table",
+    "ts",
+    "type",
+)
 
 _DML = (pb.INSERT, pb.UPDATE, pb.DELETE)
 _TRANSACTION = (pb.TRANSACTIONBEGIN, pb.TRANSACTIONEND)
@@ -68,8 +82,9 @@ def flat_message(entry: pb.Entry, batch_id: int, *, ts: int | None = None) -> di
     try:
         rc = pb.RowChange.FromString(entry.storeValue)
     except Exception as exc:
-        raise RemoteProtocolError(f"Entry at {entry.header.logfileName}:{entry.header.logfileOffset} "
-                                  f"has no valid RowChange: {exc}") from exc
+        raise RemoteProtocolError(
+            f"Entry at {entry.header.logfileName}:{entry.header.logfileOffset} has no valid RowChange: {exc}"
+        ) from exc
     header = entry.header
     event_type = rc.eventType
     msg: dict[str, Any] = dict.fromkeys(KEYS)
@@ -111,8 +126,7 @@ def flat_message(entry: pb.Entry, batch_id: int, *, ts: int | None = None) -> di
             if row:
                 data.append(row)
             if is_update:
-                old.append({c.name: (None if c.isNull else c.value) for c in rd.beforeColumns
-                            if c.name in update_set})
+                old.append({c.name: (None if c.isNull else c.value) for c in rd.beforeColumns if c.name in update_set})
     msg.update(
         data=data or None,
         mysqlType=mysql_type or None,

@@ -281,8 +281,7 @@ def check_password(stored_hex: str, seed: bytes, received: str | bytes) -> bool:
     return hmac.compare_digest(_sha1(candidate), stored)
 
 
-def authenticate(conf_user: str | None, conf_passwd: str | None, user: str, password: str | bytes,
-                 seed: bytes) -> bool:
+def authenticate(conf_user: str | None, conf_passwd: str | None, user: str, password: str | bytes, seed: bytes) -> bool:
     """canal's server policy: no ``canal.user`` or the same user, then no ``canal.passwd`` accepts anything,
     an empty password is refused, else the scramble must match. Another user name is refused."""
     if conf_user and conf_user != user:

@@ -63,16 +63,16 @@ class ColumnEncoder:
         self.pre_upd = self.prefix(meta.sql_type, True)  # type: ignore[attr-defined]
         null_sql = meta.null_sql_type  # type: ignore[attr-defined]
         self.null_no = _framed(self._head + _sql_type_field(null_sql) + self._middle + b"\x30\x01" + self.tail)
-        self.null_upd = _framed(
-            self._head + _sql_type_field(null_sql) + self._middle + b"\x28\x01\x30\x01" + self.tail)
+        self.null_upd = _framed(self._head + _sql_type_field(null_sql) + self._middle + b"\x28\x01\x30\x01" + self.tail)
 
     def prefix(self, sql_type: int, updated: bool) -> bytes:
         """Fields 1-6 of a non-NULL value (isNull=false is written: it is a oneof)."""
         key = (sql_type, updated)
         pre = self._pre.get(key)
         if pre is None:
-            pre = self._pre[key] = (self._head + _sql_type_field(sql_type) + self._middle
-                                    + (b"\x28\x01" if updated else b"") + b"\x30\x00")
+            pre = self._pre[key] = (
+                self._head + _sql_type_field(sql_type) + self._middle + (b"\x28\x01" if updated else b"") + b"\x30\x00"
+            )
         return pre
 
     def encode(self, value: str | None, updated: bool) -> bytes:

@@ -285,8 +285,9 @@ class MariaDBSandbox:
 
         if password is None:
             password = {"admin": "admin", REPL_USER: REPL_PASSWORD}.get(user, "")
-        kw: dict[str, Any] = dict(user=user, password=password, database=database, autocommit=True,
-                                  charset="utf8mb4", **kwargs)
+        kw: dict[str, Any] = dict(
+            user=user, password=password, database=database, autocommit=True, charset="utf8mb4", **kwargs
+        )
         if unix:
             kw["unix_socket"] = self.socket_path
         else:

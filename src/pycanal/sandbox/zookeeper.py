@@ -153,8 +153,9 @@ class ZooKeeperSandbox:
 
     def _check_jar(self) -> None:
         if not os.path.isfile(self.jar):
-            raise SandboxError(f"ZooKeeper jar {self.jar} was not found: install Debian's zookeeper "
-                               "(apt-get install zookeeper)")
+            raise SandboxError(
+                f"ZooKeeper jar {self.jar} was not found: install Debian's zookeeper (apt-get install zookeeper)"
+            )
 
     def launch(self) -> None:
         """Start the JVM without waiting for it to serve (an ensemble launches all nodes first)."""
@@ -209,8 +210,7 @@ class ZooKeeperSandbox:
             "autopurge.purgeInterval=0",
         ]
         if self.servers is not None:
-            lines += [f"server.{sid}={self.host}:{peer}:{elect}" for sid, (peer, elect) in
-                      sorted(self.servers.items())]
+            lines += [f"server.{sid}={self.host}:{peer}:{elect}" for sid, (peer, elect) in sorted(self.servers.items())]
             Path(self.datadir, "myid").write_text(f"{self.myid}\n")
         Path(self.cfg_path).write_text("\n".join(lines) + "\n")
         Path(self.confdir, "log4j.properties").write_text(_LOG4J)
@@ -232,8 +232,7 @@ class ZooKeeperSandbox:
             if time.monotonic() >= deadline:
                 self.stop()
                 raise SandboxError(
-                    f"ZooKeeper {self.address} was not serving within {timeout:.0f}s "
-                    f"(mode {mode}): {self.log_tail()}"
+                    f"ZooKeeper {self.address} was not serving within {timeout:.0f}s (mode {mode}): {self.log_tail()}"
                 )
             time.sleep(0.05)
 

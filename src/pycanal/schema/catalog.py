@@ -336,11 +336,16 @@ class Catalog:
     # --- columns and keys ----------------------------------------------------------------------
     def _column(self, spec: D.ColumnSpec, tdef: TableDef) -> ColumnDef:
         col = resolve_column(
-            spec.name, spec.type, table_charset=tdef.charset, table_collation=tdef.collation,
-            charsets=self.charsets, dialect=self.dialect,
+            spec.name,
+            spec.type,
+            table_charset=tdef.charset,
+            table_collation=tdef.collation,
+            charsets=self.charsets,
+            dialect=self.dialect,
         )
-        col.nullable = spec.nullable is not False and not spec.primary and spec.generated not in ("ROW START",
-                                                                                                 "ROW END")
+        col.nullable = (
+            spec.nullable is not False and not spec.primary and spec.generated not in ("ROW START", "ROW END")
+        )
         col.auto_increment = spec.auto_increment
         col.generated, col.expression = spec.generated, spec.expression
         col.invisible = spec.invisible
@@ -392,8 +397,9 @@ class Catalog:
             exprs = list(key.expressions) + [""] * len(functional)
             for k, i in enumerate(functional):
                 hidden = f"!hidden!{name}!{i}!0"
-                tdef.columns.append(ColumnDef(hidden, "", "functional", generated="VIRTUAL", expression=exprs[k],
-                                              invisible=True))
+                tdef.columns.append(
+                    ColumnDef(hidden, "", "functional", generated="VIRTUAL", expression=exprs[k], invisible=True)
+                )
                 parts[i] = (hidden, None)
         tdef.indexes.append(IndexDef(key.kind, name, parts))
 
@@ -488,7 +494,7 @@ class Catalog:
                     old_prefix = f"!hidden!{idx.name}!"
                     for c in t.columns:
                         if c.name.lower().startswith(old_prefix.lower()):
-                            new_name = f"!hidden!{a.new}!" + c.name[len(old_prefix):]
+                            new_name = f"!hidden!{a.new}!" + c.name[len(old_prefix) :]
                             self._rename_in_keys(t, c.name, new_name)
                             c.name = new_name
                     idx.name = a.new
@@ -524,8 +530,9 @@ class Catalog:
             for name, gen in (("row_start", "ROW START"), ("row_end", "ROW END")):
                 if t.column_index(name) is not None:
                     raise _ApplyError(f"system versioning needs a {name} column name")
-                t.columns.append(ColumnDef(name, "timestamp(6)", "timestamp", nullable=False, scale=6,
-                                           generated=gen, invisible=True))
+                t.columns.append(
+                    ColumnDef(name, "timestamp(6)", "timestamp", nullable=False, scale=6, generated=gen, invisible=True)
+                )
             end = t.columns[-1]
         for idx in t.indexes:
             if idx.kind in ("PRIMARY", "UNIQUE") and all((c or "").lower() != end.name.lower() for c, _ in idx.parts):
@@ -585,4 +592,3 @@ class Catalog:
             base = cur.copy() if cur is not None else TableDef(schema, table)
             base.uncertain = reason
             self.put(base)
-

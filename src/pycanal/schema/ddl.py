@@ -292,8 +292,19 @@ class UnsupportedAction:
 
 
 AlterAction = (
-    AddColumn | DropColumn | ModifyColumn | RenameColumn | SetColumnVisibility | AddKey | DropKey | RenameKey
-    | RenameTo | TableCharset | ConvertCharset | SystemVersioning | UnsupportedAction
+    AddColumn
+    | DropColumn
+    | ModifyColumn
+    | RenameColumn
+    | SetColumnVisibility
+    | AddKey
+    | DropKey
+    | RenameKey
+    | RenameTo
+    | TableCharset
+    | ConvertCharset
+    | SystemVersioning
+    | UnsupportedAction
 )
 
 
@@ -383,9 +394,20 @@ class Ignored:
 
 
 Operation = (
-    CreateTable | CreateSequence | DropTables | RenameTables | TruncateTable | AlterTable | CreateDatabase
-    | AlterDatabase | DropDatabase | UseSchema | Unparsed | Ignored
+    CreateTable
+    | CreateSequence
+    | DropTables
+    | RenameTables
+    | TruncateTable
+    | AlterTable
+    | CreateDatabase
+    | AlterDatabase
+    | DropDatabase
+    | UseSchema
+    | Unparsed
+    | Ignored
 )
+
 
 # canal's event type for a statement (EntryProtocol EventType names)
 def sql_type(op: Operation) -> str:
@@ -409,40 +431,160 @@ def sql_type(op: Operation) -> str:
 # --------------------------------------------------------------------------------------------------
 # Parser
 
-_NON_TABLE_OBJECTS = frozenset((
-    "VIEW", "TRIGGER", "PROCEDURE", "FUNCTION", "EVENT", "USER", "ROLE", "SERVER", "TABLESPACE",
-    "LOGFILE", "DEFINER", "ALGORITHM", "SQL", "AGGREGATE", "PACKAGE", "RESOURCE", "INSTANCE", "SYNONYM",
-    "SPATIAL_REFERENCE_SYSTEM", "UNDO",
-))
-_KEY_START = frozenset((
-    "PRIMARY", "UNIQUE", "INDEX", "KEY", "FULLTEXT", "SPATIAL", "CONSTRAINT", "FOREIGN", "CHECK",
-))
-_TABLE_OPTION_WORDS = frozenset((
-    "ENGINE", "AUTO_INCREMENT", "AVG_ROW_LENGTH", "CHECKSUM", "TABLE_CHECKSUM", "COMMENT",
-    "COMPRESSION", "CONNECTION", "DATA", "DELAY_KEY_WRITE", "ENCRYPTION", "ENCRYPTED",
-    "ENCRYPTION_KEY_ID", "INSERT_METHOD", "KEY_BLOCK_SIZE", "MAX_ROWS", "MIN_ROWS", "PACK_KEYS",
-    "PASSWORD", "ROW_FORMAT", "STATS_AUTO_RECALC", "STATS_PERSISTENT", "STATS_SAMPLE_PAGES",
-    "TABLESPACE", "UNION", "PAGE_CHECKSUM", "PAGE_COMPRESSED", "PAGE_COMPRESSION_LEVEL",
-    "TRANSACTIONAL", "IETF_QUOTES", "ENGINE_ATTRIBUTE", "SECONDARY_ENGINE",
-    "SECONDARY_ENGINE_ATTRIBUTE", "AUTOEXTEND_SIZE", "STORAGE", "TYPE", "START",
-))
-_PARTITION_WORDS = frozenset((
-    "PARTITION", "PARTITIONS", "REMOVE", "COALESCE", "REORGANIZE", "EXCHANGE", "ANALYZE", "OPTIMIZE",
-    "REBUILD", "REPAIR", "TRUNCATE", "DISCARD", "IMPORT",
-))
+_NON_TABLE_OBJECTS = frozenset(
+    (
+        "VIEW",
+        "TRIGGER",
+        "PROCEDURE",
+        "FUNCTION",
+        "EVENT",
+        "USER",
+        "ROLE",
+        "SERVER",
+        "TABLESPACE",
+        "LOGFILE",
+        "DEFINER",
+        "ALGORITHM",
+        "SQL",
+        "AGGREGATE",
+        "PACKAGE",
+        "RESOURCE",
+        "INSTANCE",
+        "SYNONYM",
+        "SPATIAL_REFERENCE_SYSTEM",
+        "UNDO",
+    )
+)
+_KEY_START = frozenset(
+    (
+        "PRIMARY",
+        "UNIQUE",
+        "INDEX",
+        "KEY",
+        "FULLTEXT",
+        "SPATIAL",
+        "CONSTRAINT",
+        "FOREIGN",
+        "CHECK",
+    )
+)
+_TABLE_OPTION_WORDS = frozenset(
+    (
+        "ENGINE",
+        "AUTO_INCREMENT",
+        "AVG_ROW_LENGTH",
+        "CHECKSUM",
+        "TABLE_CHECKSUM",
+        "COMMENT",
+        "COMPRESSION",
+        "CONNECTION",
+        "DATA",
+        "DELAY_KEY_WRITE",
+        "ENCRYPTION",
+        "ENCRYPTED",
+        "ENCRYPTION_KEY_ID",
+        "INSERT_METHOD",
+        "KEY_BLOCK_SIZE",
+        "MAX_ROWS",
+        "MIN_ROWS",
+        "PACK_KEYS",
+        "PASSWORD",
+        "ROW_FORMAT",
+        "STATS_AUTO_RECALC",
+        "STATS_PERSISTENT",
+        "STATS_SAMPLE_PAGES",
+        "TABLESPACE",
+        "UNION",
+        "PAGE_CHECKSUM",
+        "PAGE_COMPRESSED",
+        "PAGE_COMPRESSION_LEVEL",
+        "TRANSACTIONAL",
+        "IETF_QUOTES",
+        "ENGINE_ATTRIBUTE",
+        "SECONDARY_ENGINE",
+        "SECONDARY_ENGINE_ATTRIBUTE",
+        "AUTOEXTEND_SIZE",
+        "STORAGE",
+        "TYPE",
+        "START",
+    )
+)
+_PARTITION_WORDS = frozenset(
+    (
+        "PARTITION",
+        "PARTITIONS",
+        "REMOVE",
+        "COALESCE",
+        "REORGANIZE",
+        "EXCHANGE",
+        "ANALYZE",
+        "OPTIMIZE",
+        "REBUILD",
+        "REPAIR",
+        "TRUNCATE",
+        "DISCARD",
+        "IMPORT",
+    )
+)
 _TYPE_ALIASES = {
-    "integer": "int", "int1": "tinyint", "int2": "smallint", "int3": "mediumint", "middleint": "mediumint",
-    "int4": "int", "int8": "bigint", "dec": "decimal", "numeric": "decimal", "fixed": "decimal",
-    "float4": "float", "float8": "double", "character": "char", "varcharacter": "varchar",
-    "nvarchar": "varchar", "nchar": "char",
+    "integer": "int",
+    "int1": "tinyint",
+    "int2": "smallint",
+    "int3": "mediumint",
+    "middleint": "mediumint",
+    "int4": "int",
+    "int8": "bigint",
+    "dec": "decimal",
+    "numeric": "decimal",
+    "fixed": "decimal",
+    "float4": "float",
+    "float8": "double",
+    "character": "char",
+    "varcharacter": "varchar",
+    "nvarchar": "varchar",
+    "nchar": "char",
 }
-_KNOWN_TYPES = frozenset((
-    "tinyint", "smallint", "mediumint", "int", "bigint", "decimal", "float", "double", "bit", "date",
-    "time", "datetime", "timestamp", "year", "char", "varchar", "binary", "varbinary", "tinytext",
-    "text", "mediumtext", "longtext", "tinyblob", "blob", "mediumblob", "longblob", "json", "enum",
-    "set", "geometry", "point", "linestring", "polygon", "multipoint", "multilinestring",
-    "multipolygon", "geometrycollection",
-))
+_KNOWN_TYPES = frozenset(
+    (
+        "tinyint",
+        "smallint",
+        "mediumint",
+        "int",
+        "bigint",
+        "decimal",
+        "float",
+        "double",
+        "bit",
+        "date",
+        "time",
+        "datetime",
+        "timestamp",
+        "year",
+        "char",
+        "varchar",
+        "binary",
+        "varbinary",
+        "tinytext",
+        "text",
+        "mediumtext",
+        "longtext",
+        "tinyblob",
+        "blob",
+        "mediumblob",
+        "longblob",
+        "json",
+        "enum",
+        "set",
+        "geometry",
+        "point",
+        "linestring",
+        "polygon",
+        "multipoint",
+        "multilinestring",
+        "multipolygon",
+        "geometrycollection",
+    )
+)
 _COLUMN_END = frozenset(["FIRST", "AFTER"])
 
 
@@ -637,8 +779,9 @@ class _Parser:
         p = _Parser(self.toks, self.sql, self.sql_mode)
         try:
             first = p.take().value.upper()
-            while p.accept_kw("OR", "REPLACE", "TEMPORARY", "ONLINE", "OFFLINE", "IGNORE", "UNIQUE", "FULLTEXT",
-                              "SPATIAL"):
+            while p.accept_kw(
+                "OR", "REPLACE", "TEMPORARY", "ONLINE", "OFFLINE", "IGNORE", "UNIQUE", "FULLTEXT", "SPATIAL"
+            ):
                 pass
             kind = p.take().value.upper()
             if kind in ("TABLE", "TABLES", "SEQUENCE"):
@@ -692,8 +835,9 @@ class _Parser:
             return self.alter_table()
         if self.accept_kw("DATABASE", "SCHEMA"):
             name: str | None = None
-            if not self.at_end() and not self.at_kw("DEFAULT", "CHARACTER", "CHARSET", "COLLATE", "COMMENT", "READ",
-                                                    "ENCRYPTION", "UPGRADE"):
+            if not self.at_end() and not self.at_kw(
+                "DEFAULT", "CHARACTER", "CHARSET", "COLLATE", "COMMENT", "READ", "ENCRYPTION", "UPGRADE"
+            ):
                 name = self.ident()
             if self.accept_kw("UPGRADE"):
                 return Ignored("ALTER DATABASE UPGRADE")
@@ -1159,7 +1303,13 @@ class _Parser:
                     actions.append(UnsupportedAction(f"{text} ({exc})"))
                 # table options may follow each other without commas
                 if not (self.at_end() or self.at_op(",") or self.at_op(";")) and not self.at_kw(
-                    *_TABLE_OPTION_WORDS, "DEFAULT", "CHARACTER", "CHARSET", "COLLATE", "ALGORITHM", "LOCK",
+                    *_TABLE_OPTION_WORDS,
+                    "DEFAULT",
+                    "CHARACTER",
+                    "CHARSET",
+                    "COLLATE",
+                    "ALGORITHM",
+                    "LOCK",
                     *_PARTITION_WORDS,
                 ):
                     t = self.peek()
@@ -1359,8 +1509,9 @@ def parse(sql: str, sql_mode: int | None = None) -> list[Operation]:
     what cannot be read is returned as :class:`Unparsed`."""
     mode = sql_mode or 0
     try:
-        tokens = tokenize(sql, ansi_quotes=bool(mode & MODE_ANSI_QUOTES),
-                          backslash_escapes=not (mode & MODE_NO_BACKSLASH_ESCAPES))
+        tokens = tokenize(
+            sql, ansi_quotes=bool(mode & MODE_ANSI_QUOTES), backslash_escapes=not (mode & MODE_NO_BACKSLASH_ESCAPES)
+        )
     except DdlSyntaxError as exc:
         head = sql.lstrip().split(None, 1)[0].upper() if sql.strip() else ""
         if head in ("CREATE", "ALTER", "DROP", "RENAME", "TRUNCATE"):

@@ -97,16 +97,14 @@ _BINLOG_TYPES: dict[str, frozenset[int]] = {
     "inet4": frozenset((C.MYSQL_TYPE_STRING,)),
     "uuid": frozenset((C.MYSQL_TYPE_STRING,)),
 }
-_BLOB_TYPES = frozenset(
-    (C.MYSQL_TYPE_BLOB, C.MYSQL_TYPE_TINY_BLOB, C.MYSQL_TYPE_MEDIUM_BLOB, C.MYSQL_TYPE_LONG_BLOB)
-)
+_BLOB_TYPES = frozenset((C.MYSQL_TYPE_BLOB, C.MYSQL_TYPE_TINY_BLOB, C.MYSQL_TYPE_MEDIUM_BLOB, C.MYSQL_TYPE_LONG_BLOB))
 for _t in (*TEXTS, *BLOBS):
     _BINLOG_TYPES[_t] = _BLOB_TYPES
 for _t in GEOMETRY:
     _BINLOG_TYPES[_t] = frozenset((C.MYSQL_TYPE_GEOMETRY,))
 _NUMERIC = frozenset(("tinyint", "smallint", "mediumint", "int", "bigint", "decimal", "float", "double"))
 _BINARY_TYPES = frozenset(("binary", "varbinary", *BLOBS))
-_TYPE_NAMES = {v: k[len("MYSQL_TYPE_"):] for k, v in vars(C).items() if k.startswith("MYSQL_TYPE_")}
+_TYPE_NAMES = {v: k[len("MYSQL_TYPE_") :] for k, v in vars(C).items() if k.startswith("MYSQL_TYPE_")}
 
 
 def _blob_level(data_type: str) -> int:
@@ -172,8 +170,7 @@ def _string_bytes(meta: int) -> int:
 def binlog_shape(tm: TableMapEvent) -> list[str]:
     """A TABLE_MAP's columns as text for messages: ``name:TYPE(meta)``."""
     return [
-        f"{c.name or '?'}:{_TYPE_NAMES.get(c.type, str(c.type))}" + (f"/{c.meta}" if c.meta else "")
-        for c in tm.columns
+        f"{c.name or '?'}:{_TYPE_NAMES.get(c.type, str(c.type))}" + (f"/{c.meta}" if c.meta else "") for c in tm.columns
     ]
 
 
@@ -360,8 +357,13 @@ class SchemaHistory:
             res = self.catalog.apply(ops, default_schema or None, self._accept)
             for note in res.notes:
                 if res.uncertain or note.startswith("not understood"):
-                    log.warning("schema history %s at %s:%s: %s", self.destination, position.journal_name,
-                                position.position, note)
+                    log.warning(
+                        "schema history %s at %s:%s: %s",
+                        self.destination,
+                        position.journal_name,
+                        position.position,
+                        note,
+                    )
             if not res.record:
                 return []
             first = res.affected[0] if res.affected else None
@@ -371,8 +373,13 @@ class SchemaHistory:
             if res.uncertain or any(isinstance(op, D.Unparsed) for op in ops):
                 extra["unparsed"] = True
             row = HistoryRow(
-                position, sql, use_schema=default_schema, sql_schema=first.schema if first else default_schema,
-                sql_table=first.table if first else None, sql_type=res.sql_type, extra=extra,
+                position,
+                sql,
+                use_schema=default_schema,
+                sql_schema=first.schema if first else default_schema,
+                sql_table=first.table if first else None,
+                sql_type=res.sql_type,
+                extra=extra,
             )
             self._last_row_id = self.store.add_history(self.destination, row)
             self._applied.add(key)
@@ -397,8 +404,14 @@ class SchemaHistory:
             extra["history_id"] = self._last_row_id
             d = self.catalog.dialect
             extra["server"] = {
-                "dialect": [d.name, d.int_display_width, d.json_is_longtext, d.year_width, d.utf8mb4_collation,
-                            d.hidden_functional_columns],
+                "dialect": [
+                    d.name,
+                    d.int_display_width,
+                    d.json_is_longtext,
+                    d.year_width,
+                    d.utf8mb4_collation,
+                    d.hidden_functional_columns,
+                ],
                 "charset": self.catalog.server_charset,
                 "collation": self.catalog.server_collation,
                 "lower_case_table_names": self.catalog.lower_case_table_names,
@@ -445,8 +458,9 @@ class SchemaHistory:
                 problems = check_shape(tm, tdef, charsets=self.catalog.charsets if self._charsets_known else None)
                 if problems:
                     if self.accept_live and self._query is not None:
-                        tdef = self._from_live(tm, pos, "the binlog does not match the history: "
-                                               + "; ".join(problems), tdef)
+                        tdef = self._from_live(
+                            tm, pos, "the binlog does not match the history: " + "; ".join(problems), tdef
+                        )
                     else:
                         raise self._mismatch(tm, tdef, problems, "the schema history")
             self._fill(tm, tdef)
@@ -481,8 +495,13 @@ class SchemaHistory:
             f"{source} columns [{', '.join(hshape)}]"
         )
         return SchemaMismatchError(
-            msg, log_file=tm.log_file, log_pos=tm.header.start_pos, event_type=C.TABLE_MAP,
-            table=f"{tm.schema}.{tm.table}", binlog_shape=bshape, history_shape=hshape,
+            msg,
+            log_file=tm.log_file,
+            log_pos=tm.header.start_pos,
+            event_type=C.TABLE_MAP,
+            table=f"{tm.schema}.{tm.table}",
+            binlog_shape=bshape,
+            history_shape=hshape,
         )
 
     def _from_live(self, tm: TableMapEvent, pos: EntryPosition, reason: str, known: TableDef | None) -> TableDef:
@@ -503,16 +522,24 @@ class SchemaHistory:
             raise SchemaMismatchError(
                 f"TABLE_MAP of {where}: {reason}, and there is no live server to read it from "
                 f"(binlog columns [{', '.join(binlog_shape(tm))}])",
-                log_file=tm.log_file, log_pos=tm.header.start_pos, event_type=C.TABLE_MAP,
-                table=f"{tm.schema}.{tm.table}", binlog_shape=binlog_shape(tm), history_shape=None,
+                log_file=tm.log_file,
+                log_pos=tm.header.start_pos,
+                event_type=C.TABLE_MAP,
+                table=f"{tm.schema}.{tm.table}",
+                binlog_shape=binlog_shape(tm),
+                history_shape=None,
             )
         ddl_text = self._show_create(tm.schema, tm.table)
         if ddl_text is None:
             raise SchemaMismatchError(
                 f"TABLE_MAP of {where}: {reason}, and the live server has no such table "
                 f"(binlog columns [{', '.join(binlog_shape(tm))}])",
-                log_file=tm.log_file, log_pos=tm.header.start_pos, event_type=C.TABLE_MAP,
-                table=f"{tm.schema}.{tm.table}", binlog_shape=binlog_shape(tm), history_shape=None,
+                log_file=tm.log_file,
+                log_pos=tm.header.start_pos,
+                event_type=C.TABLE_MAP,
+                table=f"{tm.schema}.{tm.table}",
+                binlog_shape=binlog_shape(tm),
+                history_shape=None,
             )
         live = self._parse_live(tm.schema, tm.table, ddl_text)
         if live is None or live.uncertain:
@@ -520,10 +547,21 @@ class SchemaHistory:
         problems = check_shape(tm, live, charsets=self.catalog.charsets)
         if problems:
             raise self._mismatch(tm, live, [reason, *problems], "the live schema")
-        log.warning("schema history %s: %s: %s; using the live schema, which matches the binlog",
-                    self.destination, where, reason)
-        row = HistoryRow(pos, ddl_text, use_schema=tm.schema, sql_schema=tm.schema, sql_table=tm.table,
-                         sql_type="CREATE", extra={"source": "live", "reason": reason})
+        log.warning(
+            "schema history %s: %s: %s; using the live schema, which matches the binlog",
+            self.destination,
+            where,
+            reason,
+        )
+        row = HistoryRow(
+            pos,
+            ddl_text,
+            use_schema=tm.schema,
+            sql_schema=tm.schema,
+            sql_table=tm.table,
+            sql_type="CREATE",
+            extra={"source": "live", "reason": reason},
+        )
         self._last_row_id = self.store.add_history(self.destination, row)
         self._applied.add(_row_key(pos))
         self._live_rows[_row_key(pos)] = row
@@ -533,9 +571,13 @@ class SchemaHistory:
         return live
 
     def _parse_live(self, schema: str, table: str, ddl_text: str) -> TableDef | None:
-        scratch = Catalog(dialect=self.catalog.dialect, charsets=self.catalog.charsets,
-                          server_charset=self.catalog.server_charset, server_collation=self.catalog.server_collation,
-                          lower_case_table_names=self.catalog.lower_case_table_names)
+        scratch = Catalog(
+            dialect=self.catalog.dialect,
+            charsets=self.catalog.charsets,
+            server_charset=self.catalog.server_charset,
+            server_collation=self.catalog.server_collation,
+            lower_case_table_names=self.catalog.lower_case_table_names,
+        )
         scratch.apply_sql(ddl_text, schema)
         got = scratch.get(schema, table)
         if got is not None:
@@ -563,9 +605,9 @@ class SchemaHistory:
             cat.server_charset = _text(cs).lower()
             cat.server_collation = _text(coll).lower()
         cat.lower_case_table_names = int(lctn or 0)
-        cat.charsets.load(self._run(
-            "SELECT COLLATION_NAME, CHARACTER_SET_NAME, ID, IS_DEFAULT FROM information_schema.COLLATIONS"
-        ))
+        cat.charsets.load(
+            self._run("SELECT COLLATION_NAME, CHARACTER_SET_NAME, ID, IS_DEFAULT FROM information_schema.COLLATIONS")
+        )
         self._charsets_known = True
 
     def _show_create(self, schema: str, table: str) -> str | None:
@@ -589,9 +631,7 @@ class SchemaHistory:
             if schema.lower() in SKIPPED_SCHEMAS:
                 continue
             cat.set_database(schema, _text(cs).lower() if cs else None, _text(coll).lower() if coll else None)
-            tables = self._run(
-                f"SHOW FULL TABLES FROM {_q(schema)} WHERE Table_type IN ('BASE TABLE', 'SEQUENCE')"
-            )
+            tables = self._run(f"SHOW FULL TABLES FROM {_q(schema)} WHERE Table_type IN ('BASE TABLE', 'SEQUENCE')")
             for row in tables:
                 table = _text(row[0])
                 if not self._accept(schema, table):
@@ -601,9 +641,14 @@ class SchemaHistory:
                     continue  # dropped meanwhile
                 res = cat.apply_sql(ddl_text, schema)
                 if res.uncertain:
-                    log.warning("schema history %s: SHOW CREATE TABLE %s.%s not understood (%s); the table "
-                                "will be read live when it appears in the binlog", self.destination, schema, table,
-                                "; ".join(res.notes))
+                    log.warning(
+                        "schema history %s: SHOW CREATE TABLE %s.%s not understood (%s); the table "
+                        "will be read live when it appears in the binlog",
+                        self.destination,
+                        schema,
+                        table,
+                        "; ".join(res.notes),
+                    )
         # rows stored before (a history first run without a query) are already in the live schema
         self._last_row_id = max((r.id or 0 for r in self.store.history(self.destination)), default=0)
         self.snapshot(INIT_POSITION)
@@ -690,8 +735,11 @@ class SchemaHistory:
             return
         cutoff = now_ts - self.snapshot_expire_ms
         snaps = self.store.snapshots(self.destination)
-        old = [s for s in snaps if not is_init(s.position)
-               and (s.position.timestamp if s.position.timestamp is not None else 0) < cutoff]
+        old = [
+            s
+            for s in snaps
+            if not is_init(s.position) and (s.position.timestamp if s.position.timestamp is not None else 0) < cutoff
+        ]
         if len(old) <= 1:
             return
         keep = max(old, key=lambda s: (int(s.extra.get("history_id") or 0), s.id or 0))

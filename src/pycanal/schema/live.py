@@ -90,8 +90,7 @@ class LiveSchema:
             col.mysql_type = ctype
             if not tm.primary_key:
                 col.is_pk = ckey == "PRI"
-            if col.unsigned is None and ("int" in ctype or "decimal" in ctype or "float" in ctype
-                                         or "double" in ctype):
+            if col.unsigned is None and ("int" in ctype or "decimal" in ctype or "float" in ctype or "double" in ctype):
                 col.unsigned = "unsigned" in ctype
             if col.charset is None:
                 if collation is not None:

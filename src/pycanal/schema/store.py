@@ -165,8 +165,21 @@ class _SqlStore:
         with self._cursor() as cur:
             cur.execute(
                 self._sql(self._insert_ignore("meta_history", "gmt_create, gmt_modified, " + _COLS_H, 13)),
-                (now, now, destination, f, o, m, ts, row.use_schema, row.sql_schema, row.sql_table, row.sql_text,
-                 row.sql_type, _extra(row.position, row.extra)),
+                (
+                    now,
+                    now,
+                    destination,
+                    f,
+                    o,
+                    m,
+                    ts,
+                    row.use_schema,
+                    row.sql_schema,
+                    row.sql_table,
+                    row.sql_text,
+                    row.sql_type,
+                    _extra(row.position, row.extra),
+                ),
             )
             cur.execute(self._sql("SELECT id FROM meta_history WHERE " + _KEY_WHERE), (destination, m, f, o))
             got = cur.fetchone()
@@ -185,11 +198,18 @@ class _SqlStore:
         out = []
         for r in rows:
             extra = _load_json(r[11])
-            out.append(HistoryRow(
-                position=_position(r[2], r[3], r[4], r[5], extra), sql_text=_str(r[9]) or "",
-                use_schema=_str(r[6]), sql_schema=_str(r[7]), sql_table=_str(r[8]),
-                sql_type=_str(r[10]) or "QUERY", extra=extra, id=int(r[0]),
-            ))
+            out.append(
+                HistoryRow(
+                    position=_position(r[2], r[3], r[4], r[5], extra),
+                    sql_text=_str(r[9]) or "",
+                    use_schema=_str(r[6]),
+                    sql_schema=_str(r[7]),
+                    sql_table=_str(r[8]),
+                    sql_type=_str(r[10]) or "QUERY",
+                    extra=extra,
+                    id=int(r[0]),
+                )
+            )
         return out
 
     def add_snapshot(self, destination: str, snap: SnapshotRow) -> int:
@@ -197,8 +217,10 @@ class _SqlStore:
         now = _now()
         data = json.dumps(snap.data or {}, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
         with self._cursor() as cur:
-            cur.execute(self._sql(self._upsert_snapshot()),
-                        (now, now, destination, f, o, m, ts, data, _extra(snap.position, snap.extra)))
+            cur.execute(
+                self._sql(self._upsert_snapshot()),
+                (now, now, destination, f, o, m, ts, data, _extra(snap.position, snap.extra)),
+            )
             cur.execute(self._sql("SELECT id FROM meta_snapshot WHERE " + _KEY_WHERE), (destination, m, f, o))
             got = cur.fetchone()
         if got is None:
@@ -224,8 +246,10 @@ class _SqlStore:
 
     def snapshot_data(self, destination: str, snapshot_id: int) -> dict[str, str]:
         with self._cursor() as cur:
-            cur.execute(self._sql("SELECT data FROM meta_snapshot WHERE destination = {p} AND id = {p}"),
-                        (destination, snapshot_id))
+            cur.execute(
+                self._sql("SELECT data FROM meta_snapshot WHERE destination = {p} AND id = {p}"),
+                (destination, snapshot_id),
+            )
             got = cur.fetchone()
         if got is None:
             raise SchemaHistoryError(f"snapshot {snapshot_id} of {destination!r} is gone")
@@ -237,8 +261,9 @@ class _SqlStore:
             return
         with self._cursor() as cur:
             for i in ids:
-                cur.execute(self._sql("DELETE FROM meta_snapshot WHERE destination = {p} AND id = {p}"),
-                            (destination, i))
+                cur.execute(
+                    self._sql("DELETE FROM meta_snapshot WHERE destination = {p} AND id = {p}"), (destination, i)
+                )
 
 
 def _str(v: Any) -> str | None:
@@ -407,8 +432,15 @@ class MySQLStore(_SqlStore):
         import pymysql
 
         def connect() -> Any:
-            return pymysql.connect(host=host, port=port, user=user, password=password, database=database,
-                                   charset="utf8mb4", autocommit=False)
+            return pymysql.connect(
+                host=host,
+                port=port,
+                user=user,
+                password=password,
+                database=database,
+                charset="utf8mb4",
+                autocommit=False,
+            )
 
         return cls(connect)
 
@@ -483,8 +515,18 @@ class MemoryStore:
                 row.id = r.id
                 return r.id  # type: ignore[return-value]
         row.id = self._id()
-        rows.append(HistoryRow(row.position, row.sql_text, row.use_schema, row.sql_schema, row.sql_table,
-                               row.sql_type, json.loads(_extra(row.position, row.extra)), row.id))
+        rows.append(
+            HistoryRow(
+                row.position,
+                row.sql_text,
+                row.use_schema,
+                row.sql_schema,
+                row.sql_table,
+                row.sql_type,
+                json.loads(_extra(row.position, row.extra)),
+                row.id,
+            )
+        )
         return row.id
 
     def history(self, destination: str) -> list[HistoryRow]:
@@ -496,12 +538,14 @@ class MemoryStore:
         for i, s in enumerate(snaps):
             if _key(s.position)[:3] == key:
                 snap.id = s.id
-                snaps[i] = SnapshotRow(snap.position, dict(snap.data or {}), json.loads(_extra(snap.position,
-                                                                                            snap.extra)), s.id)
+                snaps[i] = SnapshotRow(
+                    snap.position, dict(snap.data or {}), json.loads(_extra(snap.position, snap.extra)), s.id
+                )
                 return s.id  # type: ignore[return-value]
         snap.id = self._id()
-        snaps.append(SnapshotRow(snap.position, dict(snap.data or {}), json.loads(_extra(snap.position, snap.extra)),
-                                 snap.id))
+        snaps.append(
+            SnapshotRow(snap.position, dict(snap.data or {}), json.loads(_extra(snap.position, snap.extra)), snap.id)
+        )
         return snap.id
 
     def snapshots(self, destination: str) -> list[SnapshotRow]:

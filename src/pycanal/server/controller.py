@@ -55,9 +55,14 @@ def extra_ms(cfg: ServerConfig, key: str, default: int, lo: int = 0) -> int:
 
 
 class CanalController:
-    def __init__(self, conf_dir: str, *, overrides: Mapping[str, str] | None = None,
-                 environ: Mapping[str, str] | None = None,
-                 embedded: CanalServerWithEmbedded | None = None) -> None:
+    def __init__(
+        self,
+        conf_dir: str,
+        *,
+        overrides: Mapping[str, str] | None = None,
+        environ: Mapping[str, str] | None = None,
+        embedded: CanalServerWithEmbedded | None = None,
+    ) -> None:
         self.conf_dir = conf_dir
         self.config: ServerConfig = load_server_config(conf_dir, overrides=overrides, environ=environ)
         self.embedded = embedded or CanalServerWithEmbedded()
@@ -135,9 +140,12 @@ class CanalController:
         if flavour != "default":
             if self.ha is not None and flavour == "file" and not self._warned_file_meta:
                 self._warned_file_meta = True
-                log.warning("%s uses %s: its cursors stay in this server's meta.dat, so a server taking it over "
-                            "starts without them; use default-instance.xml (cursors in ZooKeeper) for HA",
-                            cfg.destination, cfg.spring_xml)
+                log.warning(
+                    "%s uses %s: its cursors stay in this server's meta.dat, so a server taking it over "
+                    "starts without them; use default-instance.xml (cursors in ZooKeeper) for HA",
+                    cfg.destination,
+                    cfg.spring_xml,
+                )
             return CanalInstance(cfg)
         from ..meta.period import PeriodMixedMetaManager
         from ..meta.zookeeper import ZooKeeperMetaManager
@@ -157,8 +165,11 @@ class CanalController:
             if self._meta_zk is None:
                 from ..ha.running import make_client
 
-                log.warning("default-instance.xml without canal.zkServers: cursors go to ZooKeeper at %s "
-                            "(canal's fallback), and there is no HA", DEFAULT_META_ZK)
+                log.warning(
+                    "default-instance.xml without canal.zkServers: cursors go to ZooKeeper at %s "
+                    "(canal's fallback), and there is no HA",
+                    DEFAULT_META_ZK,
+                )
                 self._meta_zk = make_client(DEFAULT_META_ZK, self._session_timeout_s())
                 self._meta_zk.start_async()
             return self._meta_zk
@@ -188,8 +199,12 @@ class CanalController:
             self.start_instance(dest)
         if self.config.auto_scan:
             self.scanner = InstanceScanner(
-                self.config.conf_dir, float(self.config.auto_scan_interval_s), on_start=self.start_instance,
-                on_stop=self.stop_instance, on_restart=self.restart_instance, known=dests,
+                self.config.conf_dir,
+                float(self.config.auto_scan_interval_s),
+                on_start=self.start_instance,
+                on_stop=self.stop_instance,
+                on_restart=self.restart_instance,
+                known=dests,
             )
             self.scanner.start()
 

@@ -73,8 +73,13 @@ class TimeUnit(IntEnum):
 
 
 _SECONDS = {
-    TimeUnit.NANOSECONDS: 1e-9, TimeUnit.MICROSECONDS: 1e-6, TimeUnit.MILLISECONDS: 1e-3,
-    TimeUnit.SECONDS: 1.0, TimeUnit.MINUTES: 60.0, TimeUnit.HOURS: 3600.0, TimeUnit.DAYS: 86400.0,
+    TimeUnit.NANOSECONDS: 1e-9,
+    TimeUnit.MICROSECONDS: 1e-6,
+    TimeUnit.MILLISECONDS: 1e-3,
+    TimeUnit.SECONDS: 1.0,
+    TimeUnit.MINUTES: 60.0,
+    TimeUnit.HOURS: 3600.0,
+    TimeUnit.DAYS: 86400.0,
 }
 
 
@@ -273,8 +278,7 @@ class CanalServerWithEmbedded:
                 last = meta.get_last_batch(identity)
                 if last is not None:
                     raise UnackedBatch(
-                        f"clientId:{identity.client_id} has last batch:[{last.java_str()}] isn't ack ,"
-                        " maybe loss data"
+                        f"clientId:{identity.client_id} has last batch:[{last.java_str()}] isn't ack , maybe loss data"
                     )
                 start = meta.get_cursor(identity)
                 events = self._events(slot.instance.store, start, batch_size, timeout, unit)
@@ -339,8 +343,7 @@ class CanalServerWithEmbedded:
             position_range = meta.remove_batch(identity, batch_id)
             if position_range is None:
                 raise BatchNotFound(
-                    f"ack error , clientId:{identity.client_id} batchId:{batch_id} is not exist ,"
-                    " please check"
+                    f"ack error , clientId:{identity.client_id} batchId:{batch_id} is not exist , please check"
                 )
             if position_range.ack is not None:
                 meta.update_cursor(identity, position_range.ack)
@@ -360,8 +363,7 @@ class CanalServerWithEmbedded:
                 position_range = meta.remove_batch(identity, batch_id)
                 if position_range is None:
                     raise BatchNotFound(
-                        f"rollback error, clientId:{identity.client_id} batchId:{batch_id} is not exist ,"
-                        " please check"
+                        f"rollback error, clientId:{identity.client_id} batchId:{batch_id} is not exist , please check"
                     )
             meta.clear_all_batchs(identity)
             instance.store.rollback()

@@ -36,11 +36,13 @@ def run_server(
     controller = CanalController(conf_dir, overrides=overrides, environ=dict(environ or {}))
     cfg = controller.config
     if cfg.server_mode.lower() != "tcp":
-        raise ConfigError(f"{cfg.source}: canal.serverMode = {cfg.server_mode} is not served by `pycanal server`"
-                          " (only tcp)")
+        raise ConfigError(
+            f"{cfg.source}: canal.serverMode = {cfg.server_mode} is not served by `pycanal server` (only tcp)"
+        )
     stop_event = stop or threading.Event()
     previous: dict[int, object] = {}
     if threading.current_thread() is threading.main_thread():
+
         def _on_signal(signum: int, _frame: FrameType | None) -> None:
             log.warning("received %s, stopping", signal.Signals(signum).name)
             stop_event.set()
@@ -53,8 +55,12 @@ def run_server(
         try:
             try:
                 controller.start(server.port)
-                log.warning("pycanal server listening on %s:%d, destinations: %s", cfg.ip or "*", server.port,
-                            ", ".join(controller.embedded.destinations()) or "none")
+                log.warning(
+                    "pycanal server listening on %s:%d, destinations: %s",
+                    cfg.ip or "*",
+                    server.port,
+                    ", ".join(controller.embedded.destinations()) or "none",
+                )
                 if ready is not None:
                     ready(server)
                 while not stop_event.wait(0.5):

@@ -256,8 +256,12 @@ class _Session:
                 lost = ids & set(self.embedded.list_batch_ids(identity))
                 if lost:
                     self.embedded.rollback(identity)
-                    log.warning("%s ended with unacked batches %s of %s: rolled back for its next connection",
-                                self.channel, sorted(lost), identity)
+                    log.warning(
+                        "%s ended with unacked batches %s of %s: rolled back for its next connection",
+                        self.channel,
+                        sorted(lost),
+                        identity,
+                    )
             except PycanalError as exc:
                 log.info("%s: no rollback for %s: %s", self.channel, identity, exc)
         self._poller.unregister(self.sock)
@@ -294,8 +298,13 @@ class _Session:
             self.write_idle = auth.net_write_timeout / 1000.0
         self.user = auth.username
         self._send(ack_packet())
-        log.info("%s authenticated as %r (idle timeouts read %gs, write %gs)", self.channel, auth.username,
-                 self.read_idle, self.write_idle)
+        log.info(
+            "%s authenticated as %r (idle timeouts read %gs, write %gs)",
+            self.channel,
+            auth.username,
+            self.read_idle,
+            self.write_idle,
+        )
 
     # ------------------------------------------------------------------ session
 
@@ -494,11 +503,16 @@ class CanalTcpServer:
         self._port = listener.getsockname()[1]
         self._wake_r, self._wake_w = socket.socketpair()
         self._stop_event.clear()
-        self._accept_thread = threading.Thread(target=self._accept_loop, name=f"canal-tcp-accept-{self._port}",
-                                               daemon=True)
+        self._accept_thread = threading.Thread(
+            target=self._accept_loop, name=f"canal-tcp-accept-{self._port}", daemon=True
+        )
         self._accept_thread.start()
-        log.info("canal tcp server listening on %s:%d (destinations: %s)", self.host or "*", self._port,
-                 ", ".join(self.embedded.destinations()) or "none")
+        log.info(
+            "canal tcp server listening on %s:%d (destinations: %s)",
+            self.host or "*",
+            self._port,
+            ", ".join(self.embedded.destinations()) or "none",
+        )
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop accepting, close every connection (rolling back their unacked batches) and wait for them."""

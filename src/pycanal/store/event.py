@@ -40,9 +40,7 @@ def ack_point(entry_type: int, event_type: int, gtid: str | None) -> bool:
     BEGIN would make MySQL skip that whole transaction, so in GTID mode only ends and DDL count.
     """
     return (
-        entry_type == TRANSACTIONEND
-        or (entry_type == TRANSACTIONBEGIN and not gtid)
-        or event_type in DDL_EVENT_TYPES
+        entry_type == TRANSACTIONEND or (entry_type == TRANSACTIONBEGIN and not gtid) or event_type in DDL_EVENT_TYPES
     )
 
 
@@ -78,8 +76,15 @@ class StoreEvent:
     ) -> StoreEvent:
         """Build an event, computing ``size`` and ``is_ack_point`` with canal's rule."""
         return cls(
-            raw, position, entry_type, event_type, ack_point(entry_type, event_type, gtid), gtid,
-            execute_time, len(raw), rows,
+            raw,
+            position,
+            entry_type,
+            event_type,
+            ack_point(entry_type, event_type, gtid),
+            gtid,
+            execute_time,
+            len(raw),
+            rows,
         )
 
 

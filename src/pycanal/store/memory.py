@@ -84,14 +84,10 @@ class MemoryEventStore:
         if not isinstance(buffer_size, int) or buffer_size <= 0 or buffer_size & (buffer_size - 1):
             raise ConfigError(f"canal.instance.memory.buffer.size must be a power of 2, got {buffer_size!r}")
         if not isinstance(memunit, int) or memunit <= 0:
-            raise ConfigError(
-                f"canal.instance.memory.buffer.memunit must be a positive integer, got {memunit!r}"
-            )
+            raise ConfigError(f"canal.instance.memory.buffer.memunit must be a positive integer, got {memunit!r}")
         mode = str(batch_mode).upper()
         if mode not in (ITEMSIZE, MEMSIZE):
-            raise ConfigError(
-                f"canal.instance.memory.batch.mode must be MEMSIZE or ITEMSIZE, got {batch_mode!r}"
-            )
+            raise ConfigError(f"canal.instance.memory.batch.mode must be MEMSIZE or ITEMSIZE, got {batch_mode!r}")
         self._size = buffer_size
         self._mask = buffer_size - 1
         self._memunit = memunit
@@ -426,10 +422,20 @@ class MemoryEventStore:
     def metrics(self) -> StoreMetrics:
         with self._lock:
             return StoreMetrics(
-                self._size, self._memunit, self._batch_mode,
-                self._put, self._get, self._ack,
-                self._put_mem, self._get_mem, self._ack_mem,
-                self._put_rows, self._get_rows, self._ack_rows,
-                self._put_exec, self._get_exec, self._ack_exec,
+                self._size,
+                self._memunit,
+                self._batch_mode,
+                self._put,
+                self._get,
+                self._ack,
+                self._put_mem,
+                self._get_mem,
+                self._ack_mem,
+                self._put_rows,
+                self._get_rows,
+                self._ack_rows,
+                self._put_exec,
+                self._get_exec,
+                self._ack_exec,
                 self._put_blocking_ns / 1e6,
             )

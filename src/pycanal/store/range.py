@@ -58,8 +58,10 @@ class PositionRange:
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"bad endSeq in PositionRange {d!r}") from exc
         return cls(
-            LogPosition.from_json(d["start"]), LogPosition.from_json(d["end"]),
-            None if ack is None else LogPosition.from_json(ack), end_seq,
+            LogPosition.from_json(d["start"]),
+            LogPosition.from_json(d["end"]),
+            None if ack is None else LogPosition.from_json(ack),
+            end_seq,
         )
 
     @classmethod
