@@ -194,6 +194,10 @@ def server(conf_dir: str, defines: tuple[str, ...]) -> None:
     """Run a canal server on canal-style config (TCP port canal.port, default 11111)."""
     from .server.main import run_server
 
+    root = logging.getLogger()
+    if root.level > logging.INFO:
+        root.setLevel(logging.INFO)  # a server logs its lifecycle (started, stopped, running node) at INFO
+
     if not os.path.isfile(os.path.join(conf_dir, "canal.properties")):
         click.echo(f"pycanal: error: {conf_dir}/canal.properties not found (give the conf dir with -c)", err=True)
         sys.exit(2)

@@ -29,6 +29,8 @@ from .store.memory import MemoryEventStore
 
 log = logging.getLogger(__name__)
 
+READY_TIMEOUT_S = 30.0  # how long start() waits for the first dump attempt to settle
+
 
 def _master(cfg: InstanceConfig, standby: bool = False) -> Master | None:
     src = cfg.standby if standby else cfg.master
@@ -281,6 +283,15 @@ class CanalInstance:
             self.parser.on_start = self._on_dump_start
             self.parser.start()
             self._started = True
+        # A dump from the master's current end fixes its position when it connects: wait for that (or for
+        # the first failure) so that rows written once the server is up are not before the start.
+        if not self.parser.ready.wait(READY_TIMEOUT_S):
+            log.warning(
+                "%s: the dump from %s has not started after %gs; serving anyway",
+                self.destination,
+                self.master.address,
+                READY_TIMEOUT_S,
+            )
             log.info("%s: instance started on %s", self.destination, self.master.address)
 
     def stop(self) -> None:

@@ -35,9 +35,8 @@ def test_server_and_tail(mariadb, fresh_db, tmp_path):
     mariadb.execute(f"CREATE TABLE `{db}`.t (id INT PRIMARY KEY, v VARCHAR(10))")
     port = free_port()
     conf = write_conf(tmp_path, mariadb.port, canal__instance__filter__regex=f"{db}\\\\..*")
-    server = subprocess.Popen(
-        [PYCANAL, "server", "-c", conf, "-D", f"canal.port={port}"], stderr=subprocess.PIPE, text=True
-    )
+    server_log = open(tmp_path / "server.log", "w")  # noqa: SIM115  (a pipe nobody reads would fill up)
+    server = subprocess.Popen([PYCANAL, "server", "-c", conf, "-D", f"canal.port={port}"], stderr=server_log)
     tail = None
     try:
         wait_for(lambda: _listening(port), 30, message="the server to listen")
@@ -64,9 +63,10 @@ def test_server_and_tail(mariadb, fresh_db, tmp_path):
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait(5)
-            if proc is not None:
-                proc.stderr.close()
-    assert server.returncode == 0
+        if tail is not None:
+            tail.stderr.close()
+        server_log.close()
+    assert server.returncode == 0, (tmp_path / "server.log").read_text()
 
 
 def _listening(port: int) -> bool:

@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -141,3 +142,101 @@ def test_canal_python_client_against_pycanal(canal_python, open_server, mariadb,
     assert out["after_ack"] == 0  # canal-python turns batch -1 into id 0
     assert out["reconnect"] == 0  # the ack moved the cursor: nothing comes again
     assert "connected to 127.0.0.1" in res.stdout and "Subscribe succed" in res.stdout
+
+
+# Runs inside the canal-python virtualenv: connects the instant the port accepts (polling every 2 ms, as a
+# client started before the server does), subscribes, says so, then reads until it has a row of table t.
+EAGER_CLIENT_SCRIPT = r"""
+import json, sys, time
+from canal.client import Client
+from canal.protocol import EntryProtocol_pb2 as E
+
+port, dest, flt = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+deadline = time.monotonic() + 60
+while True:
+    client = Client()
+    try:
+        client.connect(host="127.0.0.1", port=port)
+        break
+    except OSError:
+        if time.monotonic() > deadline:
+            raise
+        time.sleep(0.002)
+client.check_valid(username=b"", password=b"")
+client.subscribe(client_id=b"1001", destination=dest.encode(), filter=flt.encode())
+print("SUBSCRIBED", flush=True)
+got = []
+while not got and time.monotonic() < deadline:
+    msg = client.get_without_ack(100)
+    for entry in msg["entries"]:
+        if entry.entryType == E.EntryType.ROWDATA and entry.header.tableName == "t":
+            rc = E.RowChange()
+            rc.MergeFromString(entry.storeValue)
+            got += [{c.name: c.value for c in rd.afterColumns} for rd in rc.rowDatas]
+    client.ack(msg["id"])
+client.disconnect()
+print("RESULT " + json.dumps(got), flush=True)
+"""
+
+
+def test_canal_python_connecting_the_instant_the_port_opens(canal_python, mariadb, fresh_db, tmp_path):
+    """canal's order: the port opens only once the destinations are started, so a client that connects
+    the moment it accepts is served ("should start first" never reaches it). Several server starts."""
+    import queue
+    import signal
+    import threading
+
+    from pycanal.sandbox import free_port
+
+    mariadb.execute(f"CREATE TABLE `{fresh_db}`.t (id INT PRIMARY KEY, name VARCHAR(20))")
+    conf = write_conf(tmp_path, mariadb.port, "example", canal__instance__filter__regex=f"{fresh_db}\\\\..*")
+    script = tmp_path / "eager_client.py"
+    script.write_text(EAGER_CLIENT_SCRIPT)
+    env = {**os.environ, "PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION": "python"}
+    env.pop("PYTHONPATH", None)
+    pycanal = os.path.join(os.path.dirname(sys.executable), "pycanal")
+    for attempt in range(4):
+        port = free_port()
+        client = subprocess.Popen(
+            [canal_python, str(script), str(port), "example", f"{fresh_db}\\..*"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+        )
+        lines: queue.Queue[str] = queue.Queue()
+        reader = threading.Thread(target=_pump, args=(client.stdout, lines), daemon=True)
+        reader.start()
+        with open(tmp_path / f"server{attempt}.log", "w") as log:
+            server = subprocess.Popen(
+                [pycanal, "server", "-c", conf, "-D", f"canal.port={port}", "-D", "canal.ip=127.0.0.1"],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+            try:
+                seen: list[str] = []
+                while not any(x.startswith(("SUBSCRIBED", "Traceback")) for x in seen):
+                    try:
+                        seen.append(lines.get(timeout=60))
+                    except queue.Empty:
+                        pytest.fail(f"start {attempt}: the client did not subscribe within 60 s: {seen}")
+                assert any(x.startswith("SUBSCRIBED") for x in seen), "".join(seen) + "".join(list(lines.queue))
+                mariadb.execute(f"INSERT INTO `{fresh_db}`.t VALUES ({attempt}, 'n{attempt}')")
+                client.wait(60)
+                reader.join(10)
+                out = seen + list(lines.queue)
+                result = [x for x in out if x.startswith("RESULT ")]
+                assert client.returncode == 0 and result, "".join(out)
+                assert json.loads(result[-1][len("RESULT ") :]) == [{"id": str(attempt), "name": f"n{attempt}"}]
+            finally:
+                if client.poll() is None:
+                    client.kill()
+                    client.wait(5)
+                client.stdout.close()  # type: ignore[union-attr]
+                server.send_signal(signal.SIGTERM)
+                assert server.wait(30) == 0
+
+
+def _pump(stream: Any, into: Any) -> None:
+    for line in stream:
+        into.put(line)

@@ -319,7 +319,7 @@ class ClientRunningMonitor:
             self._released = False
             self._holder = self._data
             self._set_active_locked(self._connected)
-        log.warning("client %s of %s is active (running node %s)", self.client_id, self.destination, self.path)
+        log.info("client %s of %s is active (running node %s)", self.client_id, self.destination, self.path)
         self._call(self._on_active)
 
     def _lose(self, why: str) -> None:
@@ -359,7 +359,7 @@ class ClientRunningMonitor:
         if self._is_mine(stat):
             data = self._parse(raw)
             if data is not None and not data.active and self._holding:
-                log.warning("%s says active=false: releasing it", self.path)
+                log.info("%s says active=false: releasing it", self.path)
                 self._release("active=false")
             return
         self._holder = self._parse(raw)

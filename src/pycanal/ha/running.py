@@ -383,7 +383,7 @@ class ServerRunningMonitor:
         if ours:
             self._held_session = stat.ephemeralOwner
             if not holder.active:
-                log.warning("%s: asked to release (active=false in %s)", self.destination, self.path)
+                log.info("%s: asked to release (active=false in %s)", self.destination, self.path)
                 self._release("active=false")
             elif self._released:  # a release whose delete could not reach ZooKeeper
                 self._release("released before")
@@ -447,7 +447,7 @@ class ServerRunningMonitor:
             )
             self._next_try = time.monotonic()
             return
-        log.warning("%s: this server (%s) holds the running node", self.destination, self.address)
+        log.info("%s: this server (%s) holds the running node", self.destination, self.address)
         self._released = False
         self._holder = self.server_data
         try:  # the "move here" hint has been honoured (or is moot now)
@@ -500,7 +500,7 @@ class ServerRunningMonitor:
         if self._active:
             self._exit(graceful=True)
         if self._held_session is not None:
-            log.warning("%s: releasing the running node (%s)", self.destination, why)
+            log.info("%s: releasing the running node (%s)", self.destination, why)
         self._delete_node()
         self._released = True
 

@@ -161,6 +161,9 @@ class MysqlEventParser:
         self.on_identity: Callable[[LogIdentity], None] | None = None
         self.on_start: Callable[[DumpStart], None] | None = None  # e.g. the schema history's rollback
         self._stop = threading.Event()
+        # set once the first dump attempt has settled: the server sent its first event (so a dump from the
+        # current end has fixed its start position) or the attempt failed
+        self.ready = threading.Event()
         self._thread: threading.Thread | None = None
         self._stream: BinlogStream | None = None
         self._detect_failures = 0
@@ -260,6 +263,12 @@ class MysqlEventParser:
 
     # -- main loop --------------------------------------------------------------------------------------
     def _run(self) -> None:
+        try:
+            self._loop()
+        finally:
+            self.ready.set()
+
+    def _loop(self) -> None:
         delay = self.config.reconnect_min
         while not self._stop.is_set():
             try:
@@ -270,6 +279,7 @@ class MysqlEventParser:
                 elif self.config.stop_at_end:
                     return
             except (ConnectionLostError, OSError) as exc:
+                self.ready.set()
                 if self._stop.is_set():
                     break
                 log.warning(
@@ -314,6 +324,7 @@ class MysqlEventParser:
                 )
                 return
             except MySQLServerError as exc:
+                self.ready.set()
                 log.warning("%s: server error %s; retrying in %.1fs", self.destination, exc, delay)
                 self._stop.wait(delay)
                 delay = min(delay * 2, self.config.reconnect_max)
@@ -374,6 +385,7 @@ class MysqlEventParser:
         try:
             with stream:
                 for ev in stream:
+                    self.ready.set()
                     if self._stop.is_set() or self._switch_requested.is_set():
                         return
                     h = ev.header

@@ -114,7 +114,7 @@ class CanalController:
                 inst.stop()
                 raise
             self.instances[destination] = inst
-            log.warning("destination %s started", destination)
+            log.info("destination %s started", destination)
             return inst
 
     def _deactivate(self, destination: str, graceful: bool = True) -> None:
@@ -133,7 +133,10 @@ class CanalController:
                     except Exception:
                         log.exception("%s: flushing the cursors before stopping failed", destination)
             inst.stop()
-            log.warning("destination %s stopped%s", destination, "" if graceful else " (fenced off)")
+            if graceful:
+                log.info("destination %s stopped", destination)
+            else:
+                log.warning("destination %s stopped (fenced off)", destination)
 
     def _new_instance(self, cfg: InstanceConfig) -> CanalInstance:
         flavour = cfg.meta_flavour
@@ -186,7 +189,7 @@ class CanalController:
         delay_s = extra_ms(cfg, RUNNING_DELAY_KEY, 5000) / 1000.0
         self.ha = ZooKeeperHA(hosts, address, session_timeout_s=self._session_timeout_s(), delay_s=delay_s)
         self.ha.start()
-        log.warning("HA through ZooKeeper %s as %s (takeover delay %gs)", hosts, address, delay_s)
+        log.info("HA through ZooKeeper %s as %s (takeover delay %gs)", hosts, address, delay_s)
 
     # -- lifecycle ----------------------------------------------------------------------------------------
     def start(self, port: int | None = None) -> None:

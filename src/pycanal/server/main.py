@@ -7,6 +7,7 @@ import signal
 import threading
 from collections.abc import Callable, Mapping
 from types import FrameType
+from typing import Any
 
 from ..errors import ConfigError
 from .controller import CanalController
@@ -40,22 +41,26 @@ def run_server(
             f"{cfg.source}: canal.serverMode = {cfg.server_mode} is not served by `pycanal server` (only tcp)"
         )
     stop_event = stop or threading.Event()
-    previous: dict[int, object] = {}
+    previous: dict[signal.Signals, Any] = {}
     if threading.current_thread() is threading.main_thread():
 
         def _on_signal(signum: int, _frame: FrameType | None) -> None:
-            log.warning("received %s, stopping", signal.Signals(signum).name)
+            log.info("received %s, stopping", signal.Signals(signum).name)
             stop_event.set()
 
         for signum in (signal.SIGTERM, signal.SIGINT):
             previous[signum] = signal.signal(signum, _on_signal)
     try:
         server = CanalTcpServer(controller.embedded, cfg.ip, cfg.port, user=cfg.user, passwd=cfg.passwd)
-        server.start()  # bind first: with HA the running node advertises the port really bound
+        # canal's order: destinations first, then the port, so a client connecting the instant the port
+        # answers is served. The port is bound (not yet listening) before, so that ZooKeeper HA advertises
+        # the port really held, also when canal.port is 0.
+        port = server.bind()
         try:
             try:
-                controller.start(server.port)
-                log.warning(
+                controller.start(port)
+                server.start()
+                log.info(
                     "pycanal server listening on %s:%d, destinations: %s",
                     cfg.ip or "*",
                     server.port,
@@ -70,7 +75,7 @@ def run_server(
         finally:
             server.stop()
     finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)  # type: ignore[arg-type]
-    log.warning("pycanal server stopped")
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    log.info("pycanal server stopped")
     return 0

@@ -458,6 +458,7 @@ class CanalTcpServer:
         self.idle_timeout = idle_timeout
         self.backlog = backlog
         self._listener: socket.socket | None = None
+        self._bound: socket.socket | None = None  # bound, not listening yet
         self._wake_r: socket.socket | None = None
         self._wake_w: socket.socket | None = None
         self._accept_thread: threading.Thread | None = None
@@ -486,21 +487,44 @@ class CanalTcpServer:
 
     # ------------------------------------------------------------------ lifecycle
 
-    def start(self) -> None:
+    def bind(self) -> int:
+        """Reserve the port without accepting connections yet; returns the bound port.
+
+        canal opens its port only once the destinations are started, so a client that connects the instant
+        the port answers is served. Binding first keeps that order while the port is already known (and
+        held) for ZooKeeper HA to advertise, also when canal.port is 0. Until :meth:`start` listens, a
+        connection attempt is refused as if nothing were there.
+        """
+        if self._bound is not None:
+            return self.port
         if self._listener is not None:
             raise LocalProtocolError("the server is already started")
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        listener = socket.socket(family, socket.SOCK_STREAM)
+        sock = socket.socket(family, socket.SOCK_STREAM)
         try:
-            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            listener.bind((self.host, self._requested_port))
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self.host, self._requested_port))
+        except OSError as exc:
+            sock.close()
+            raise ConfigError(f"cannot listen on {self.host or '*'}:{self._requested_port}: {exc}") from exc
+        self._bound = sock
+        self._port = sock.getsockname()[1]
+        return self._port
+
+    def start(self) -> None:
+        """Listen (binding first unless :meth:`bind` did) and accept connections in a thread."""
+        if self._listener is not None:
+            raise LocalProtocolError("the server is already started")
+        self.bind()
+        listener, self._bound = self._bound, None
+        assert listener is not None
+        try:
             listener.listen(self.backlog)
             listener.setblocking(False)
         except OSError as exc:
             listener.close()
             raise ConfigError(f"cannot listen on {self.host or '*'}:{self._requested_port}: {exc}") from exc
         self._listener = listener
-        self._port = listener.getsockname()[1]
         self._wake_r, self._wake_w = socket.socketpair()
         self._stop_event.clear()
         self._accept_thread = threading.Thread(
@@ -516,6 +540,9 @@ class CanalTcpServer:
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop accepting, close every connection (rolling back their unacked batches) and wait for them."""
+        if self._bound is not None:
+            self._bound.close()
+            self._bound = None
         if self._listener is None:
             return
         self._stop_event.set()
