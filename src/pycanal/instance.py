@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import re
 import threading
 from collections.abc import Callable, Sequence
@@ -233,12 +234,12 @@ class CanalInstance:
 
     def _history_store(self) -> Any:
         """sqlite under the instance's data dir (canal's embedded H2), or canal.instance.tsdb.url's MySQL."""
-        from .schema.store import MySQLStore, SqliteStore
+        from .schema.store import DEFAULT_FILE_NAME, MySQLStore, SqliteStore
 
         tsdb = self.config.tsdb
         url = tsdb.url.strip()
-        if not url or url.startswith("jdbc:h2:"):
-            return SqliteStore.for_instance(self.config.data_dir, self.destination)
+        if not url or url.startswith("jdbc:h2:"):  # canal's embedded H2 lives in canal.instance.tsdb.dir
+            return SqliteStore(os.path.join(tsdb.dir, DEFAULT_FILE_NAME))
         m = re.fullmatch(r"jdbc:(?:mysql|mariadb)://([^/:?]+)(?::(\d+))?/([^?;]+).*", url)
         if m is None:
             raise ConfigError(

@@ -730,3 +730,71 @@ def test_scanner_thread(tmp_path: Path) -> None:
     assert scanner.active == {"a", "b", "c"}
     with pytest.raises(ConfigError, match="interval"):
         InstanceScanner(conf, 0)
+
+
+# --------------------------------------------------------------------------------------------------
+# canal's shipped conf files, in a folder not named conf (issue 8 item 5)
+
+CANAL_SHIPPED = Path(__file__).resolve().parents[1] / "data" / "canal_shipped"
+
+
+def test_canal_shipped_conf_in_a_folder_of_any_name(tmp_path: Path) -> None:
+    conf = tmp_path / "canal-conf"
+    shutil.copytree(CANAL_SHIPPED, conf)
+    server = load_server_config(conf, environ={})
+    # canal.conf.dir = ../conf names canal's conf folder from <home>/bin: the folder of canal.properties
+    assert server.conf_dir == str(conf) and server.file_data_dir == str(conf)
+    assert server.resolve_destinations() == ("example",) and server.extra == {}
+    inst = load_instance_config(conf, "example", server)
+    assert inst.source == str(conf / "example" / "instance.properties")
+    assert inst.data_dir == str(conf) and inst.tsdb.dir == str(conf / "example") and inst.extra == {}
+    assert not (tmp_path / "conf").exists()
+
+
+@pytest.mark.parametrize(
+    ("written", "expected"),
+    [
+        ("../conf", "{conf}"),
+        ("../conf/", "{conf}"),
+        ("../conf/sub/dir", "{conf}/sub/dir"),
+        ("../data", "{root}/data"),  # any other relative path: from <home>/bin, as canal's startup.sh runs
+        ("data", "{root}/bin/data"),
+        ("../confx", "{root}/confx"),
+        ("{abs}", "{abs}"),
+    ],
+)
+def test_relative_paths_resolve_as_canal_with_conf_meaning_the_conf_folder(tmp_path, written, expected) -> None:
+    conf = tmp_path / "my-conf"
+    write(conf / "canal.properties", f"canal.file.data.dir = {written.format(abs=tmp_path / 'abs')}\n")
+    server = load_server_config(conf, environ={})
+    assert server.file_data_dir == expected.format(conf=conf, root=tmp_path, abs=tmp_path / "abs")
+
+
+def test_missing_conf_dir_is_a_config_error_naming_the_key_and_path(tmp_path: Path) -> None:
+    from pycanal.server.controller import CanalController
+
+    conf = tmp_path / "canal-conf"
+    shutil.copytree(CANAL_SHIPPED, conf)
+    ctl = CanalController(str(conf), overrides={"canal.conf.dir": "../nowhere"}, environ={})
+    with pytest.raises(ConfigError) as err:
+        ctl.start()
+    msg = str(err.value)
+    assert "canal.conf.dir = '../nowhere' (-D)" in msg and str(tmp_path / "nowhere") in msg
+    assert not ctl.instances
+
+
+def test_scanner_leaves_instances_alone_when_its_root_disappears(tmp_path: Path, caplog) -> None:
+    conf = tmp_path / "conf"
+    write(conf / "a" / "instance.properties", "x=1\n")
+    rec = Recorder()
+    scanner = rec.scanner(conf)
+    assert scanner.scan_once() == [("start", "a")]
+    moved = tmp_path / "moved"
+    conf.rename(moved)
+    with caplog.at_level("ERROR", logger="pycanal.config"):
+        assert scanner.scan_once() == [] and scanner.scan_once() == []
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1 and str(conf) in errors[0] and "keep running" in errors[0]
+    assert scanner.active == {"a"}
+    moved.rename(conf)
+    assert scanner.scan_once() == []  # back: nothing changed, nothing restarted

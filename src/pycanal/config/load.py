@@ -223,7 +223,7 @@ def load_server_config(
     raw = load_properties(source)
     overrides = dict(overrides or {})
     layers = [(OVERRIDE_ORIGIN, overrides), (ENV_ORIGIN, environ), (source, raw), _defaults_layer(conf_dir)]
-    r = Reader(layers, _base_dir(conf_dir))
+    r = Reader(layers, _base_dir(conf_dir), conf_dir)
     cfg = _parse_server(r, source, conf_dir, raw, overrides, environ)
     extra = {k: v for k, v in raw.items() if not _known(k)}
     for key in extra:
@@ -312,15 +312,17 @@ def load_instance_config(
     overrides: Mapping[str, str] | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> InstanceConfig:
-    """Read ``<conf_dir>/<destination>/instance.properties`` overlaid on canal.properties.
+    """Read ``<canal.conf.dir>/<destination>/instance.properties`` overlaid on canal.properties.
 
-    ``overrides``/``environ`` default to the ones ``server_config`` was loaded with. A missing
+    ``conf_dir`` is the folder holding canal.properties; instance folders are in ``server_config.conf_dir``
+    (canal.conf.dir, which is that same folder unless configured elsewhere). ``overrides``/``environ``
+    default to the ones ``server_config`` was loaded with. A missing
     instance.properties is allowed only when canal.properties (or an override) supplies the master address.
     """
     conf_dir = os.path.abspath(os.fspath(conf_dir))
     if not _usable_destination(destination):
         raise ConfigError(f"bad destination name {destination!r}")
-    source = os.path.join(conf_dir, destination, INSTANCE_PROPERTIES)
+    source = os.path.join(server_config.conf_dir, destination, INSTANCE_PROPERTIES)
     inst = load_properties(source) if os.path.exists(source) else {}
     overrides = dict(server_config.overrides if overrides is None else overrides)
     environ = server_config.environ if environ is None else environ
@@ -332,7 +334,7 @@ def load_instance_config(
         (server_config.source, server_config.raw),
         _defaults_layer(conf_dir),
     ]
-    cfg = _parse_instance(Reader(layers, _base_dir(conf_dir)), destination, source, server_config)
+    cfg = _parse_instance(Reader(layers, _base_dir(conf_dir), conf_dir), destination, source, server_config)
     extra = {k: v for k, v in inst.items() if not _known(k)}
     for key in extra:
         log.debug("%s: ignoring unknown key %s", source, key)

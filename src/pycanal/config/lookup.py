@@ -26,9 +26,10 @@ Layer = tuple[str, Mapping[str, str]]  # (origin shown in errors, key -> value)
 class Reader:
     """Typed lookups over layers, highest first; remembers which keys were asked for (the known keys)."""
 
-    def __init__(self, layers: list[Layer], base_dir: str) -> None:
+    def __init__(self, layers: list[Layer], base_dir: str, conf_dir: str | None = None) -> None:
         self.layers = layers
         self.base_dir = base_dir
+        self.conf_dir = conf_dir  # the folder holding canal.properties (pycanal -c)
         self.asked: set[str] = set()
 
     # raw access --------------------------------------------------------------------------------------
@@ -171,8 +172,10 @@ class Reader:
             self.fail(key, found, str(exc))
 
     def path(self, key: str, default: str) -> str:
-        value = self.text(key, default)
-        return os.path.normpath(os.path.join(self.base_dir, os.path.expanduser(value)))
+        """A file system path: absolute as written, else against canal's working dir ``<home>/bin``; and
+        ``../conf`` (canal's way of naming its conf folder from there) is the folder canal.properties is
+        in, whatever that folder is called."""
+        return resolve_path(self.text(key, default), self.base_dir, self.conf_dir)
 
     def regex(self, key: str, default: str, *, black: bool = False) -> str:
         found = self.lookup(key)
@@ -191,6 +194,16 @@ class Reader:
         if not _HEX40.fullmatch(found[0]):
             self.fail(key, found, "must be the 40 hex digits of SHA1(SHA1(password)), as canal stores it")
         return found[0]
+
+
+def resolve_path(value: str, base_dir: str, conf_dir: str | None) -> str:
+    """See :meth:`Reader.path`."""
+    value = os.path.expanduser(value)
+    if not os.path.isabs(value) and conf_dir is not None:
+        parts = os.path.normpath(value).split(os.sep)
+        if parts[:2] == ["..", "conf"]:
+            return os.path.normpath(os.path.join(conf_dir, *parts[2:]))
+    return os.path.normpath(os.path.join(base_dir, value))
 
 
 def _placeholder_end(text: str, pos: int) -> int:

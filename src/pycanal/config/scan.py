@@ -65,7 +65,7 @@ class InstanceScanner:
     a failed stop too; a failed restart is not repeated until the file changes again (all as canal).
     Destinations passed in ``known`` (canal.destinations already started by the caller) are adopted on
     the first scan without a callback; if their folder is missing they are stopped, as canal does.
-    A missing conf dir changes nothing.
+    A missing conf dir changes nothing (it is logged as an error once).
     """
 
     def __init__(
@@ -90,6 +90,7 @@ class InstanceScanner:
         self._lock = threading.RLock()  # callbacks may read .active
         self._stop_event = threading.Event()
         self._thread: threading.Thread | None = None
+        self._root_missing = False
 
     @property
     def active(self) -> frozenset[str]:
@@ -110,7 +111,17 @@ class InstanceScanner:
     def _scan(self) -> list[tuple[str, str]]:
         done: list[tuple[str, str]] = []
         if not os.path.isdir(self.conf_dir):
+            # a scan root that is gone (unmounted, renamed) is never a reason to stop every instance
+            if not self._root_missing:
+                self._root_missing = True
+                log.error(
+                    "auto scan: canal.conf.dir %s is not a directory; the instances keep running as they are",
+                    self.conf_dir,
+                )
             return done
+        if self._root_missing:
+            self._root_missing = False
+            log.info("auto scan: canal.conf.dir %s is back", self.conf_dir)
         present: set[str] = set()
         try:
             entries = sorted(os.scandir(self.conf_dir), key=lambda e: e.name)

@@ -19,6 +19,7 @@ last holder waits before contending for a vacant running node) and ``canal.zooke
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Mapping
 from functools import partial
@@ -195,6 +196,7 @@ class CanalController:
     def start(self, port: int | None = None) -> None:
         """Start the destinations; ``port`` is the TCP port really bound (canal.port 0 picks one), the one
         advertised in ZooKeeper."""
+        self._check_conf_dir()
         if self.config.zk_servers.strip():
             self._start_ha(port)
         dests = self.config.resolve_destinations()
@@ -210,6 +212,26 @@ class CanalController:
                 known=dests,
             )
             self.scanner.start()
+
+    def _check_conf_dir(self) -> None:
+        """Instance folders are looked up in canal.conf.dir: a path that is not a folder is a config error
+        (and never a reason for the auto-scan to stop instances)."""
+        cfg = self.config
+        if os.path.isdir(cfg.conf_dir):
+            return
+        written = next(
+            (
+                f"{layer[key]!r} ({origin})"
+                for origin, layer in (("-D", cfg.overrides), ("environment", cfg.environ), (cfg.source, cfg.raw))
+                if (key := "canal.conf.dir") in layer and layer[key].strip()
+            ),
+            "unset: the folder of canal.properties",
+        )
+        raise ConfigError(
+            f"canal.conf.dir = {written} resolves to {cfg.conf_dir}, which is not a directory; instance folders "
+            "are looked up there (relative paths are taken from <home>/bin as canal's startup.sh runs, and "
+            "../conf means the folder holding canal.properties)"
+        )
 
     def stop(self) -> None:
         if self.scanner is not None:
