@@ -414,9 +414,8 @@ def test_per_destination_mode_keys(conf: Path) -> None:
         conf / "canal.properties",
         "canal.destinations = example\ncanal.admin.manager = 127.0.0.1:8089\ncanal.instance.example.mode = spring\n",
     )
-    server = load_server_config(conf, environ={})
-    assert server.global_mode == "manager"
-    assert load_instance_config(conf, "example", server).mode == "manager"  # canal-admin forces manager mode
+    with pytest.raises(ConfigError, match=r"canal.admin.manager = '127.0.0.1:8089': configuration from canal-admin"):
+        load_server_config(conf, environ={})  # canal-admin would force manager mode: pycanal cannot take it
 
 
 # --------------------------------------------------------------------------------------------------
@@ -473,10 +472,10 @@ def test_placeholder_cycle_is_an_error(conf: Path) -> None:
 def test_manager_address_placeholder(conf: Path) -> None:
     server = _server_with(
         conf,
-        "canal.admin.manager = 10.0.0.9:8089\ncanal.instance.global.manager.address = ${canal.admin.manager}\n",
+        "canal.instance.global.manager.address = ${canal.admin.manager:10.0.0.9:8089}\n",
         environ={},
     )
-    assert server.global_manager_address == "10.0.0.9:8089" and server.global_mode == "manager"
+    assert server.global_manager_address == "10.0.0.9:8089" and server.global_mode == "spring"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -798,3 +797,97 @@ def test_scanner_leaves_instances_alone_when_its_root_disappears(tmp_path: Path,
     assert scanner.active == {"a"}
     moved.rename(conf)
     assert scanner.scan_once() == []  # back: nothing changed, nothing restarted
+
+
+# --------------------------------------------------------------------------------------------------
+# Keys that are set but unknown, ignored or refused; file encodings (issue 8 items 3 and 6)
+
+
+def _warnings(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelname == "WARNING" and r.name == "pycanal.config"]
+
+
+@pytest.fixture
+def fresh_warnings(monkeypatch):
+    """Each test sees the once-per-process warnings afresh."""
+    from pycanal.config import support
+
+    monkeypatch.setattr(support, "_warned_messages", set())
+
+
+def test_canal_shipped_conf_warns_about_exactly_what_pycanal_ignores(tmp_path, caplog, fresh_warnings) -> None:
+    conf = tmp_path / "canal-conf"
+    shutil.copytree(CANAL_SHIPPED, conf)
+    with caplog.at_level("WARNING", logger="pycanal.config"):
+        server = load_server_config(conf, environ={})
+        load_instance_config(conf, "example", server)
+        load_instance_config(conf, "example", server)  # a restart says nothing new
+    warned = _warnings(caplog)
+    assert len(warned) == 3, warned
+    assert warned[0].startswith("canal.metrics.pull.port = '11112'") and "no Prometheus metrics yet" in warned[0]
+    assert "canal.admin.port = '11110'" in warned[1] and "canal.admin.passwd = '***'" in warned[1]
+    assert "canal.instance.parser.parallel = 'true'" in warned[2] and "parallelBufferSize = '256'" in warned[2]
+    assert not any("unknown key" in w for w in warned)
+
+
+def test_unknown_keys_are_warned_once_with_the_nearest_key(conf, caplog, fresh_warnings) -> None:
+    write(
+        conf / "example" / "instance.properties",
+        "canal.instance.master.address = 10.0.0.1:3306\ncanal.instance.dbPasswrd = secret\nmy.own.note = 1\n",
+    )
+    with caplog.at_level("WARNING", logger="pycanal.config"):
+        server = load_server_config(conf, environ={})
+        for _ in range(2):
+            inst = load_instance_config(conf, "example", server)
+    warned = _warnings(caplog)
+    source = str(conf / "example" / "instance.properties")
+    assert warned == [
+        f"{source}: unknown key canal.instance.dbPasswrd is ignored; did you mean canal.instance.dbPassword?",
+        f"{source}: unknown key my.own.note is ignored",
+    ]
+    assert inst.extra == {"canal.instance.dbPasswrd": "secret", "my.own.note": "1"}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("canal.instance.enableDruid = true\n", "canal.instance.enableDruid = 'true': encrypted passwords"),
+        ("canal.instance.global.spring.xml = classpath:spring/group-instance.xml\n", "group of masters"),
+        ("canal.instance.example.mode = manager\n", "manager mode"),
+    ],
+)
+def test_settings_pycanal_cannot_honour_safely_refuse_to_start(conf, text, message, fresh_warnings) -> None:
+    write(conf / "canal.properties", "canal.destinations = example\n" + text)
+    server = load_server_config(conf, environ={})
+    with pytest.raises(ConfigError, match=message):
+        load_instance_config(conf, "example", server)
+
+
+def test_setting_the_value_pycanal_follows_anyway_is_silent(conf, caplog, fresh_warnings) -> None:
+    write(
+        conf / "canal.properties",
+        "canal.destinations = example\ncanal.instance.parser.parallel = false\ncanal.instance.parser."
+        "parallelBufferSize = 512\ncanal.metrics.pull.port = 0\ncanal.instance.enableDruid = false\n",
+    )
+    with caplog.at_level("WARNING", logger="pycanal.config"):
+        load_instance_config(conf, "example", load_server_config(conf, environ={}))
+    assert _warnings(caplog) == []
+
+
+def test_a_stray_byte_in_a_comment_changes_no_value(tmp_path, caplog) -> None:
+    path = tmp_path / "instance.properties"
+    path.write_bytes(b"# caf\xe9 (latin-1 in a comment)\ncanal.instance.dbPassword = p\xc3\xa4ss\n")
+    with caplog.at_level("DEBUG", logger="pycanal.config"):
+        props = load_properties(path)
+    assert props == {"canal.instance.dbPassword": "päss"}
+    assert [r.levelname for r in caplog.records] == ["DEBUG"]
+
+
+def test_a_latin1_value_is_read_as_canal_reads_it_and_warned(tmp_path, caplog) -> None:
+    path = tmp_path / "instance.properties"
+    path.write_bytes(b"a = caf\xc3\xa9\ncanal.instance.dbPassword = p\xe4ss\n")
+    with caplog.at_level("WARNING", logger="pycanal.config"):
+        props = load_properties(path)
+    assert props == {"a": "café", "canal.instance.dbPassword": "päss"}
+    assert _warnings(caplog) == [f"{path}:2: not valid UTF-8; read as ISO-8859-1 (as canal reads it): "
+                                 "canal.instance.dbPassword = päss"]  # fmt: skip

@@ -38,6 +38,7 @@ from .model import (
     spring_flavour,
 )
 from .properties import load_properties
+from .support import instance_findings, report, server_findings
 
 log = logging.getLogger("pycanal.config")
 
@@ -225,10 +226,9 @@ def load_server_config(
     layers = [(OVERRIDE_ORIGIN, overrides), (ENV_ORIGIN, environ), (source, raw), _defaults_layer(conf_dir)]
     r = Reader(layers, _base_dir(conf_dir), conf_dir)
     cfg = _parse_server(r, source, conf_dir, raw, overrides, environ)
-    extra = {k: v for k, v in raw.items() if not _known(k)}
-    for key in extra:
-        log.debug("%s: ignoring unknown key %s", source, key)
-    return replace(cfg, extra=extra)
+    cfg = replace(cfg, extra={k: v for k, v in raw.items() if not _known(k)})
+    report(server_findings(cfg, _known_keys()))
+    return cfg
 
 
 def _parse_server(
@@ -336,9 +336,9 @@ def load_instance_config(
     ]
     cfg = _parse_instance(Reader(layers, _base_dir(conf_dir), conf_dir), destination, source, server_config)
     extra = {k: v for k, v in inst.items() if not _known(k)}
-    for key in extra:
-        log.debug("%s: ignoring unknown key %s", source, key)
-    return replace(cfg, raw={**server_config.raw, **inst}, extra=extra)
+    cfg = replace(cfg, raw={**server_config.raw, **inst}, extra=extra)
+    report(instance_findings(cfg, server_config, _known_keys(), overrides=overrides, environ=environ))
+    return cfg
 
 
 def _source(r: Reader, prefix: str, *, required: bool, where: str) -> SourceConfig | None:

@@ -6,11 +6,15 @@ any other ``\\x`` -> ``x`` (checked against real java on random inputs). Imports
 
 from __future__ import annotations
 
+import codecs
+import logging
 import os
 import re
 from collections.abc import Iterable
 
 from ..errors import ConfigError
+
+log = logging.getLogger("pycanal.config")
 
 _LINE_BREAK = re.compile(r"(\r\n|\r|\n)")  # not str.splitlines: \f, \v, \x1c.. are not line breaks here
 _WHITESPACE = " \t\f"
@@ -122,18 +126,50 @@ def _unescape(text: str, where: str) -> str:
 
 
 def load_properties(path: str | os.PathLike[str]) -> dict[str, str]:
-    """Read and parse a ``.properties`` file: UTF-8 (BOM tolerated), ISO-8859-1 if it is not valid UTF-8."""
+    """Read and parse a ``.properties`` file as UTF-8 (BOM tolerated).
+
+    canal reads its files with ``Properties.load(InputStream)``, i.e. ISO-8859-1, so a canal file holds
+    non-ASCII values as ``\\uXXXX`` escapes, which read the same either way; pycanal reads UTF-8 because
+    that is what a user typing ``päss`` wrote. A line that is not valid UTF-8 is read as ISO-8859-1 (what
+    canal would read), with a warning naming file and line when it holds a setting, so one stray byte in a
+    comment changes nothing and no value is changed silently.
+    """
     path = os.fspath(path)
     try:
         with open(path, "rb") as fh:
             data = fh.read()
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    return parse_properties(decode_properties(data, path), source=path)
+
+
+def decode_properties(data: bytes, source: str = "<bytes>") -> str:
+    """The text of a properties file: UTF-8, and ISO-8859-1 for the lines that are not UTF-8 (warned)."""
     try:
-        text = data.decode("utf-8-sig")
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        text = data.decode("iso-8859-1")  # what java.util.Properties.load(InputStream) assumes
-    return parse_properties(text, source=path)
+        pass
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8) :]
+    lines = data.split(b"\n")
+    for n, raw in enumerate(lines):
+        try:
+            lines[n] = raw.decode("utf-8").encode("utf-8")
+            continue
+        except UnicodeDecodeError:
+            text = raw.decode("iso-8859-1")
+        stripped = text.lstrip(_WHITESPACE)
+        if stripped.startswith(("#", "!")) or not stripped.strip():
+            log.debug("%s:%d: a comment that is not valid UTF-8", source, n + 1)
+        else:
+            log.warning(
+                "%s:%d: not valid UTF-8; read as ISO-8859-1 (as canal reads it): %s",
+                source,
+                n + 1,
+                text.strip()[:120],
+            )
+        lines[n] = text.encode("utf-8")
+    return b"\n".join(lines).decode("utf-8")
 
 
 def parse_overrides(items: Iterable[str]) -> dict[str, str]:
