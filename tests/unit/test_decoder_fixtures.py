@@ -6,10 +6,9 @@ TRANSACTION_PAYLOAD, MySQL GTIDs (tagged too), INVISIBLE columns and MySQL 8 col
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
+from helpers import shared_fixture
 from pycanal.binlog.decoder import BinlogDecoder, BinlogFileReader, read_binlog_file
 from pycanal.binlog.events import (
     GtidEvent,
@@ -24,14 +23,9 @@ from pycanal.binlog.events import (
 )
 from pycanal.errors import DecodeError, TruncatedEventError
 
-FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "fixtures", "mysql-binlog")
-FIXTURES = os.path.normpath(os.environ.get("PYCANAL_FIXTURES", FIXTURES))
-
-pytestmark = pytest.mark.skipif(not os.path.isdir(FIXTURES), reason=f"no fixtures at {FIXTURES}")
-
 
 def fixture(*parts: str) -> str:
-    return os.path.join(FIXTURES, *parts)
+    return str(shared_fixture(*parts))
 
 
 def events(*parts: str) -> list:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers import shared_fixture
 from pycanal.binlog.jsonb import (
     DIFF_INSERT,
     DIFF_REMOVE,
@@ -28,9 +29,6 @@ from pycanal.binlog.jsonb import (
     render_json_diff,
 )
 from pycanal.errors import DecodeError
-
-FIXTURES = Path("/work/shared/fixtures/mysql-binlog/rust_mysql_common")
-
 
 # --- a test-only encoder for MySQL binary JSON ----------------------------------------------------------
 
@@ -204,9 +202,8 @@ def _walk_rows_json(path: Path) -> list[bytes]:
     return out
 
 
-@pytest.mark.skipif(not FIXTURES.is_dir(), reason="shared MySQL binlog fixtures are not on this machine")
 def test_real_documents_from_mysql_8_binlog() -> None:
-    docs = [decode_json(v) for v in _walk_rows_json(FIXTURES / "json.binlog.000001")]
+    docs = [decode_json(v) for v in _walk_rows_json(shared_fixture("rust_mysql_common", "json.binlog.000001"))]
     assert docs[:3] == [
         '{"age": 24, "data": "xxxxxxxxxx", "name": "Joe"}',
         '{"age": 32, "data": "yyyyyyyyyy", "name": "Sue"}',
@@ -219,9 +216,8 @@ def test_real_documents_from_mysql_8_binlog() -> None:
     assert len(docs) == 6 + 12
 
 
-@pytest.mark.skipif(not FIXTURES.is_dir(), reason="shared MySQL binlog fixtures are not on this machine")
 def test_real_partial_update_diff() -> None:
-    d = (FIXTURES / "json.binlog.000001").read_bytes()
+    d = (shared_fixture("rust_mysql_common", "json.binlog.000001")).read_bytes()
     # PARTIAL_UPDATE_ROWS @3750, first row: before image (null bitmap, id) then value_options, partial bits.
     body = d[3750 + 19 :]
     p = 8 + struct.unpack_from("<H", body, 8)[0] + 1 + 1 + 1

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from helpers import shared_fixture
 from pycanal.binlog import constants as C
 from pycanal.binlog.events import ColumnInfo, EventHeader, TableMapEvent
 from pycanal.errors import SchemaHistoryError, SchemaMismatchError
@@ -328,20 +329,15 @@ def test_accept_live() -> None:
 
 # --- real MySQL binlogs (shared fixtures) --------------------------------------------------------
 
-FIXTURES = "/work/shared/fixtures/mysql-binlog/rust_mysql_common"
-
 
 def replay_fixture(name: str) -> list[TableMapEvent]:
     """Decode a MySQL binlog with a history built from the DDL in the file itself."""
-    import os
 
     from pycanal.binlog.decoder import BinlogDecoder, read_binlog_file
     from pycanal.binlog.events import FormatDescriptionEvent, QueryEvent
     from pycanal.schema.tables import dialect_for_version
 
-    path = os.path.join(FIXTURES, name)
-    if not os.path.exists(path):
-        pytest.skip(f"fixture {path} is not here")
+    path = str(shared_fixture("rust_mysql_common", name))
     decoder = BinlogDecoder(log_file=name)
     maps: list[TableMapEvent] = []
     h: SchemaHistory | None = None
