@@ -144,6 +144,7 @@ class CanalInstance:
             binlog_images=config.binlog_images or ("FULL", "MINIMAL", "NOBLOB"),
             converter_options=self._converter_options(f.regex),
             filter_table_error=f.table_error,
+            retry_refusals=True,  # a server keeps trying: the password or a grant may be fixed meanwhile
         )
         self.parser: MysqlEventParser | None = None
         self.history: Any = None
@@ -198,31 +199,30 @@ class CanalInstance:
         return min_cursor([c for c in (self.meta_manager.get_cursor(i) for i in clients) if c is not None])
 
     def _schema_source(self) -> tuple[Any, Callable[[QueryEvent, DdlResult], None]]:
-        """The schema history (canal's TSDB) when enabled, else the live information_schema."""
+        """The schema history (canal's TSDB) when enabled, else the live information_schema.
+
+        The history reads the master when it is first built (server facts, the initial snapshot), so it
+        is built at the first dump attempt (:meth:`_on_dump_start`), where a master that is down is
+        retried like the dump itself, never at start."""
         cfg = self.config
         if cfg.tsdb.enable:
-            from .schema.history import SchemaHistory
 
-            f = cfg.filter
-            self.history = SchemaHistory(
-                self._history_store(),
-                destination=self.destination,
-                query=self._query,
-                table_filter=TableFilter(f.regex, f.black_regex),
-                snapshot_interval_hours=cfg.tsdb.snapshot_interval_h,
-                snapshot_expire_hours=cfg.tsdb.snapshot_expire_h,
-            )
-            history = self.history
+            def resolve(tm: Any) -> Any:
+                assert self.history is not None, "the schema history is built before the dump starts"
+                return self.history.resolve(tm)
 
             def on_ddl(ev: QueryEvent, res: DdlResult) -> None:
                 h = ev.header
                 pos = EntryPosition(ev.log_file, h.start_pos, h.server_id, h.timestamp * 1000)
+                history = self.history
+                assert history is not None
                 if history.apply_ddl(pos, ev.schema, ev.query, sql_mode=ev.sql_mode) and self.parser:
                     self.parser.invalidate_tables()
 
-            return history.resolver, on_ddl
+            return resolve, on_ddl
         from .schema.live import LiveSchema
 
+        assert self._query is not None
         live = LiveSchema(self._query)
 
         def on_ddl_live(ev: QueryEvent, res: DdlResult) -> None:
@@ -231,6 +231,26 @@ class CanalInstance:
                 self.parser.invalidate_tables()
 
         return live, on_ddl_live
+
+    def _build_history(self) -> Any:
+        from .schema.history import SchemaHistory
+
+        cfg = self.config
+        f = cfg.filter
+        store = self._history_store()
+        try:
+            return SchemaHistory(
+                store,
+                destination=self.destination,
+                query=self._query,
+                table_filter=TableFilter(f.regex, f.black_regex),
+                snapshot_interval_hours=cfg.tsdb.snapshot_interval_h,
+                snapshot_expire_hours=cfg.tsdb.snapshot_expire_h,
+            )
+        except BaseException:
+            with contextlib.suppress(Exception):
+                store.close()
+            raise
 
     def _history_store(self) -> Any:
         """sqlite under the instance's data dir (canal's embedded H2), or canal.instance.tsdb.url's MySQL."""
@@ -255,7 +275,10 @@ class CanalInstance:
         )
 
     def _on_dump_start(self, start: DumpStart) -> None:
-        """Put the schema history back where the dump starts (canal's TSDB rollback)."""
+        """Build the schema history on the first attempt, then put it back where the dump starts (canal's
+        TSDB rollback)."""
+        if self.config.tsdb.enable and self.history is None:
+            self.history = self._build_history()
         if self.history is not None and start.log_file:
             # a skipped boundary event was delivered before: a DDL there is part of the history
             self.history.rollback(EntryPosition(start.log_file, start.log_pos, included=start.skip_first))
@@ -286,14 +309,22 @@ class CanalInstance:
             self._started = True
         # A dump from the master's current end fixes its position when it connects: wait for that (or for
         # the first failure) so that rows written once the server is up are not before the start.
-        if not self.parser.ready.wait(READY_TIMEOUT_S):
+        parser = self.parser
+        if not parser.ready.wait(READY_TIMEOUT_S):
             log.warning(
                 "%s: the dump from %s has not started after %gs; serving anyway",
                 self.destination,
                 self.master.address,
                 READY_TIMEOUT_S,
             )
-            log.info("%s: instance started on %s", self.destination, self.master.address)
+        log.info("%s: instance started on %s (%s)", self.destination, self.master.address, parser.state)
+
+    @property
+    def state(self) -> str:
+        """What an operator needs to know: ``dumping``, ``retrying: <why>``, ``stopped: <why>``, ..."""
+        if not self._started or self.parser is None:
+            return "stopped"
+        return self.parser.state
 
     def stop(self) -> None:
         with self._lock:

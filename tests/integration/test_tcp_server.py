@@ -533,7 +533,8 @@ def test_run_server_serves_and_stops_on_sigterm(mariadb, fresh_db, tmp_path):
     mariadb.execute(f"CREATE TABLE `{fresh_db}`.a (id INT PRIMARY KEY, v TEXT)")
     conf = write_conf(tmp_path, mariadb.port, "example", canal__instance__filter__regex=f"{fresh_db}\\\\.a")
     script = (
-        "import sys\n"
+        "import logging, sys\n"
+        "logging.basicConfig(level=logging.INFO)\n"
         "from pycanal.server.main import run_server\n"
         "sys.exit(run_server(sys.argv[1], {'canal.ip': '127.0.0.1'},"
         " ready=lambda s: print('PORT', s.port, flush=True)))\n"

@@ -91,6 +91,7 @@ class InstanceScanner:
         self._stop_event = threading.Event()
         self._thread: threading.Thread | None = None
         self._root_missing = False
+        self._last_failure: dict[str, str] = {}  # destination -> the last failure logged
 
     @property
     def active(self) -> frozenset[str]:
@@ -159,9 +160,15 @@ class InstanceScanner:
     def _call(self, callback: Callable[[str], object], what: str, dest: str) -> bool:
         try:
             callback(dest)
-        except Exception:
-            log.exception("auto scan: %s of instance %s failed", what, dest)
+        except Exception as exc:
+            # one line per failure; the same failure again (retried every pass) only at debug
+            line = f"auto scan: {what} of instance {dest} failed: {exc}"
+            level = logging.DEBUG if self._last_failure.get(dest) == line else logging.ERROR
+            self._last_failure[dest] = line
+            log.log(level, "%s", line)
+            log.debug("auto scan: the failure in full", exc_info=exc)
             return False
+        self._last_failure.pop(dest, None)
         log.info("auto scan: %s instance %s", what, dest)
         return True
 

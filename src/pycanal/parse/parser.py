@@ -15,7 +15,7 @@ import contextlib
 import logging
 import random
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -120,6 +120,9 @@ class ParserConfig:
     binlog_images: tuple[str, ...] = ("FULL", "MINIMAL", "NOBLOB")
     filter_table_error: bool = False  # canal.instance.filter.table.error: skip rows of tables in error
     stop_at_end: bool = False  # stop at the current end of the binlog instead of following it
+    # a refused login or a missing privilege is retried (a server: the user may fix it while it runs)
+    # instead of stopping the parser (a one-shot command)
+    retry_refusals: bool = False
     reconnect_min: float = 1.0
     reconnect_max: float = 10.0
     converter_options: dict[str, object] = field(default_factory=dict)
@@ -149,7 +152,10 @@ class MysqlEventParser:
         self.schema_resolver = schema_resolver
         self.on_ddl = on_ddl
         self.running_master = config.master
-        self.error: BaseException | None = None
+        self.error: BaseException | None = None  # what stopped the parser for good
+        self.last_error: BaseException | None = None  # the last failure retried, until a dump works again
+        self.failures = 0  # failed attempts in a row
+        self.dumping = False  # a dump connection is delivering events now
         self.last_position: LogPosition | None = None  # the last boundary handed to the sink
         self.switches = 0
         self.events = 0
@@ -177,7 +183,6 @@ class MysqlEventParser:
     def start(self) -> None:
         if self._thread is not None:
             return
-        self._check_master(self.running_master)
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name=f"parser-{self.destination}", daemon=True)
         self._thread.start()
@@ -220,7 +225,6 @@ class MysqlEventParser:
     def run(self) -> None:
         """Run the dump loop in the calling thread until it stops (``stop_at_end``, an error, or
         :meth:`signal_stop` from another thread); raise the error that stopped it, if any."""
-        self._check_master(self.running_master)
         self._stop.clear()
         self._run()
         if self.error is not None:
@@ -236,16 +240,13 @@ class MysqlEventParser:
 
     # -- checks -----------------------------------------------------------------------------------------
     def _check_master(self, master: Master) -> None:
-        """binlog_format and binlog_row_image must be ones the instance accepts (canal's preDump)."""
-        try:
-            rows = dict(
-                _meta_query(
-                    master, "SHOW VARIABLES WHERE Variable_name IN ('binlog_format', 'binlog_row_image', 'log_bin')"
-                )
+        """binlog_format and binlog_row_image must be ones the instance accepts (canal's preDump); checked
+        on every dump attempt, so a server that was down at start is checked once it answers."""
+        rows = dict(
+            _meta_query(
+                master, "SHOW VARIABLES WHERE Variable_name IN ('binlog_format', 'binlog_row_image', 'log_bin')"
             )
-        except Exception as exc:  # connection problems are retried by the dump loop
-            log.warning("%s: cannot check %s yet: %s", self.destination, master.address, exc)
-            return
+        )
         fmt = str(rows.get("binlog_format", "")).upper()
         image = str(rows.get("binlog_row_image", "FULL")).upper()
         if str(rows.get("log_bin", "ON")).upper() in ("OFF", "0"):
@@ -278,23 +279,6 @@ class MysqlEventParser:
                     self._switch()
                 elif self.config.stop_at_end:
                     return
-            except (ConnectionLostError, OSError) as exc:
-                self.ready.set()
-                if self._stop.is_set():
-                    break
-                log.warning(
-                    "%s: binlog dump from %s lost (%s); retrying in %.1fs from %s",
-                    self.destination,
-                    self.running_master.address,
-                    exc,
-                    delay,
-                    self._where(),
-                )
-                if self._switch_requested.is_set():
-                    self._switch()
-                    continue
-                self._stop.wait(delay * (1 + random.random() * 0.5))
-                delay = min(delay * 2, self.config.reconnect_max)
             except BinlogPurgedError as exc:
                 self._fail(
                     ParserStopped(
@@ -307,14 +291,12 @@ class MysqlEventParser:
                 )
                 return
             except (AccessDeniedError, PrivilegeError) as exc:
-                self._fail(
-                    ParserStopped(
-                        f"{self.destination}: {self.running_master.address} refused the dump ({exc}). "
-                        "Grant the user REPLICATION SLAVE, REPLICATION CLIENT and SELECT."
-                    ),
-                    exc,
-                )
-                return
+                if not self.config.retry_refusals:
+                    self._fail(ParserStopped(f"{self.destination}: {_refusal(self.running_master, exc)}"), exc)
+                    return
+                if not self._retry(exc, _refusal(self.running_master, exc), delay):
+                    break
+                delay = min(delay * 2, self.config.reconnect_max)
             except (ColumnCountMismatch, DecodeError, ConfigError, PositionNotFound, ParserStopped) as exc:
                 self._fail(
                     exc
@@ -323,16 +305,48 @@ class MysqlEventParser:
                     exc,
                 )
                 return
-            except MySQLServerError as exc:
-                self.ready.set()
-                log.warning("%s: server error %s; retrying in %.1fs", self.destination, exc, delay)
-                self._stop.wait(delay)
+            except (ConnectionLostError, OSError, MySQLServerError) as exc:
+                if self._switch_requested.is_set() and not self._stop.is_set():
+                    self._switch()
+                    continue
+                if not self._retry(exc, f"cannot dump from {self.running_master.address}: {exc}", delay):
+                    break
                 delay = min(delay * 2, self.config.reconnect_max)
             except Exception as exc:  # a bug or an unexpected failure: stop loudly, never skip
                 if self._stop.is_set():
                     break  # stopping: the store was closed under a blocked put
                 self._fail(ParserStopped(f"{self.destination}: parser failed at {self._where()}: {exc!r}"), exc)
                 return
+
+    def _retry(self, exc: BaseException, what: str, delay: float) -> bool:
+        """One line per failed attempt (the traceback only at debug), then wait; False when stopping."""
+        self.ready.set()
+        self.last_error = exc
+        self.failures += 1
+        if self._stop.is_set():
+            return False
+        wait = delay * (1 + random.random() * 0.5)
+        log.warning(
+            "%s: %s; retrying in %.1fs from %s (attempt %d)",
+            self.destination,
+            what,
+            wait,
+            self._where(),
+            self.failures,
+        )
+        log.debug("%s: the failure in full", self.destination, exc_info=exc)
+        return not self._stop.wait(wait)
+
+    @property
+    def state(self) -> str:
+        """``stopped: <error>``, ``retrying: <error>``, ``dumping`` or ``starting`` (what an operator sees)."""
+        if self.error is not None:
+            return f"stopped: {self.error}"
+        if self.dumping:
+            return "dumping"
+        if self.last_error is not None:
+            return f"retrying: {self.last_error}"
+        return "starting"
 
     def _fail(self, err: BaseException, cause: BaseException) -> None:
         err.__cause__ = cause
@@ -351,10 +365,12 @@ class MysqlEventParser:
 
     def _dump_once(self) -> None:
         master = self.running_master
-        start = self._start()
-        self.dumps += 1
-        if self.on_start is not None:
-            self.on_start(start)
+        with _typed_meta_errors(master):
+            self._check_master(master)
+            start = self._start()
+            self.dumps += 1
+            if self.on_start is not None:
+                self.on_start(start)
         log.info(
             "%s: dumping %s from %s (%s)",
             self.destination,
@@ -384,8 +400,11 @@ class MysqlEventParser:
         handle = handler.handle
         try:
             with stream:
+                first = True
                 for ev in stream:
-                    self.ready.set()
+                    if first:
+                        first = False
+                        self._connected(master)
                     if self._stop.is_set() or self._switch_requested.is_set():
                         return
                     h = ev.header
@@ -416,6 +435,17 @@ class MysqlEventParser:
                 self.last_position = handler.last_ack
             self._stream = None
             self._handler = None
+            self.dumping = False
+
+    def _connected(self, master: Master) -> None:
+        """The dump is under way (its first event arrived)."""
+        if self.last_error is not None:
+            log.info("%s: dumping from %s again after %d failed attempts", self.destination, master.address,
+                     self.failures)  # fmt: skip
+        self.last_error = None
+        self.failures = 0
+        self.dumping = True
+        self.ready.set()
 
     def _server_id(self) -> int:
         if self.config.slave_id > 0:
@@ -489,6 +519,37 @@ class MysqlEventParser:
             cfg.fallback_seconds,
             cfg.fallback_seconds,
         )
+
+
+@contextlib.contextmanager
+def _typed_meta_errors(master: Master) -> Iterator[None]:
+    """PyMySQL's errors from the metadata queries as pycanal's typed errors, so they are retried as the
+    dump's own are. (Interim: the metadata path moves onto pycanal's own MySQL client.)"""
+    import pymysql
+
+    try:
+        yield
+    except pymysql.err.OperationalError as exc:
+        code = exc.args[0] if exc.args else 0
+        text = exc.args[1] if len(exc.args) > 1 else str(exc)
+        if code in (1045, 1698):
+            raise AccessDeniedError(code, "28000", str(text)) from exc
+        raise ConnectionLostError(f"metadata query to {master.address} failed: {text}") from exc
+    except pymysql.err.InterfaceError as exc:
+        raise ConnectionLostError(f"metadata query to {master.address} failed: {exc}") from exc
+
+
+def _refusal(master: Master, exc: BaseException) -> str:
+    """What a refused login or command means, and what to do about it."""
+    if isinstance(exc, PrivilegeError):
+        return (
+            f"{master.address} refused a command ({exc}): grant the user REPLICATION SLAVE, REPLICATION CLIENT "
+            "and SELECT"
+        )
+    return (
+        f"{master.address} refused the login of {master.user!r} ({exc}): check canal.instance.dbUsername and "
+        "canal.instance.dbPassword"
+    )
 
 
 def _closes(ev: object) -> bool:

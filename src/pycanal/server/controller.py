@@ -115,7 +115,11 @@ class CanalController:
                 inst.stop()
                 raise
             self.instances[destination] = inst
-            log.info("destination %s started", destination)
+            state = inst.state
+            if state == "dumping":
+                log.info("destination %s started", destination)
+            else:  # serving what it has; the parser keeps trying its master with backoff
+                log.warning("destination %s started, but not dumping yet: %s", destination, state)
             return inst
 
     def _deactivate(self, destination: str, graceful: bool = True) -> None:
@@ -201,7 +205,11 @@ class CanalController:
             self._start_ha(port)
         dests = self.config.resolve_destinations()
         for dest in dests:
-            self.start_instance(dest)
+            try:
+                self.start_instance(dest)
+            except Exception as exc:  # one destination fails alone, never the server or the others
+                log.error("destination %s not started: %s", dest, exc)
+                log.debug("destination %s: the failure in full", dest, exc_info=exc)
         if self.config.auto_scan:
             self.scanner = InstanceScanner(
                 self.config.conf_dir,
