@@ -62,9 +62,10 @@ class DumpSchema:
                 self.live(tm)
                 return
             raise SchemaMismatchError(
-                f"{exc.reason}. The dump cannot name these columns: start it before the table's CREATE TABLE (or "
-                "before the DDL that gave the table its current shape), or set binlog_row_metadata=FULL on the "
-                "server so that the binlog names them",
+                f"{exc.reason}. The dump cannot name these columns: its schema history starts from the tables "
+                "as they are now and follows the DDL it reads, and neither gives this shape here. Start the dump "
+                "before the table's CREATE TABLE (or the DDL that gave it this shape), or set "
+                "binlog_row_metadata=FULL on the server so that the binlog names the columns",
                 log_file=exc.log_file,
                 log_pos=exc.log_pos,
                 event_type=exc.event_type,
