@@ -127,7 +127,6 @@ def dump(
             click.echo(f"# sandbox MariaDB on 127.0.0.1:{box.port}; writing sample changes", err=True)
             host, port, user, password = box.host, box.port, box.user, box.password
             start_at = box.master_status()
-            _sample_changes(box)
             stop_at_end = True
         emit, count = _json_writer(sys.stdout)
         with dump_parser(
@@ -144,6 +143,8 @@ def dump(
             table_filter=table_filter,
             black_filter=black_filter,
         ) as parser:
+            if box is not None:
+                _sample_changes(box)  # after the dump's schema history was seeded: it is exact at start_at
             signal.signal(signal.SIGTERM, lambda *_: parser.signal_stop())
             parser.run()
         sys.stdout.flush()

@@ -182,6 +182,7 @@ def test_dump_sandbox_command_runs_end_to_end():
     exe = os.path.join(os.path.dirname(sys.executable), "pycanal")
     res = subprocess.run([exe, "dump", "--sandbox"], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
+    assert all(line.startswith("# ") for line in res.stderr.splitlines()), res.stderr  # nothing but notes
     msgs = [json.loads(line) for line in res.stdout.splitlines()]
     types = [m["type"] for m in msgs]
     assert types == ["QUERY", "CREATE", "INSERT", "UPDATE", "ALTER", "INSERT", "DELETE"]

@@ -178,6 +178,7 @@ class MysqlEventParser:
         self._converter: EntryConverter | None = None
         self._handler: EventHandler | None = None
         self._decoder: BinlogDecoder | None = None
+        self._raises = False  # run(): the caller gets the error and reports it
 
     # -- lifecycle ---------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -224,8 +225,10 @@ class MysqlEventParser:
 
     def run(self) -> None:
         """Run the dump loop in the calling thread until it stops (``stop_at_end``, an error, or
-        :meth:`signal_stop` from another thread); raise the error that stopped it, if any."""
+        :meth:`signal_stop` from another thread); raise the error that stopped it, if any (not logged
+        as well: the caller reports it)."""
         self._stop.clear()
+        self._raises = True
         self._run()
         if self.error is not None:
             raise self.error
@@ -351,7 +354,7 @@ class MysqlEventParser:
     def _fail(self, err: BaseException, cause: BaseException) -> None:
         err.__cause__ = cause
         self.error = err
-        log.error("%s", err)
+        log.log(logging.DEBUG if self._raises else logging.ERROR, "%s", err)
 
     def _where(self) -> str:
         p = self.last_position
