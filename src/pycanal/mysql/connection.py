@@ -136,7 +136,7 @@ class MySQLConnection:
         if self.database:
             caps |= C.CLIENT_CONNECT_WITH_DB
         self.capabilities = caps
-        auth = AuthExchange(self._password, hs.auth_plugin, hs.scramble)
+        auth = AuthExchange(self._password, hs.auth_plugin, hs.auth_data)
         self._send(
             build_handshake_response(
                 capabilities=caps,
