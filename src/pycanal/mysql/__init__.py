@@ -2,9 +2,17 @@
 
 ``constants``, ``packet`` and ``auth`` are sans-IO (bytes in, bytes out); ``connection`` is the only
 module here that opens sockets, and ``replication`` drives it through one canal-style dump attempt.
+``tls`` turns canal's sslMode and key stores into TLS settings.
 """
 
 from .connection import MySQLConnection
 from .replication import ReplicationConnection, binlog_files, show_master_status
+from .tls import TlsSettings
 
-__all__ = ["MySQLConnection", "ReplicationConnection", "binlog_files", "show_master_status"]
+__all__ = [
+    "MySQLConnection",
+    "ReplicationConnection",
+    "TlsSettings",
+    "binlog_files",
+    "show_master_status",
+]

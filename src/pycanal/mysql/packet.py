@@ -499,6 +499,13 @@ def plugin_scramble(plugin: str, data: bytes) -> bytes:
     )
 
 
+def build_ssl_request(*, capabilities: int, charset: int, max_packet: int = C.MAX_PAYLOAD) -> bytes:
+    """SSLRequest: the first 32 bytes of HandshakeResponse41 with CLIENT_SSL; TLS starts after it."""
+    if not capabilities & C.CLIENT_SSL:
+        raise LocalProtocolError("an SSLRequest must carry the CLIENT_SSL capability")
+    return _U32.pack(capabilities) + _U32.pack(max_packet) + bytes((charset,)) + bytes(23)
+
+
 # --------------------------------------------------------------------------------------------------
 # Commands
 
