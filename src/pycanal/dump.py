@@ -14,10 +14,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from .binlog.events import Event, QueryEvent, XidEvent
-from .errors import PycanalError
 from .filter import TableFilter
 from .gtid import GtidTracker
 from .model import EntryPosition, LogIdentity, LogPosition
+from .mysql.meta import MetaConnection
 from .parse.ddl import classify
 from .parse.flat import FlatMessageConverter, is_transaction_marker
 from .parse.parser import MysqlEventParser, ParserConfig
@@ -85,17 +85,10 @@ def dump_parser(
     table_filter: str | None = None,
     black_filter: str | None = None,
 ) -> Iterator[MysqlEventParser]:
-    """A parser that prints through ``emit``; run it with ``parser.run()``."""
-    import pymysql
-
-    try:
-        meta_conn = pymysql.connect(
-            host=host, port=port, user=user, password=password, autocommit=True, charset="utf8mb4", connect_timeout=10
-        )
-    except pymysql.err.OperationalError as exc:
-        raise PycanalError(f"cannot connect to {host}:{port} as {user}: {exc.args[-1]}") from exc
-    with contextlib.closing(meta_conn):
-        schema = LiveSchema.from_pymysql(meta_conn)
+    """A parser that prints through ``emit``; run it with ``parser.run()``. Connection problems raise
+    pycanal's typed errors at once (ConnectionLostError, AccessDeniedError, TlsError)."""
+    with MetaConnection(host, port, user, password).connect() as meta:
+        schema = LiveSchema(meta)
         master = Master(
             host,
             port,

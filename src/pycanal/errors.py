@@ -251,6 +251,11 @@ class SchemaHistoryError(PycanalError):
     with no snapshot at or before it."""
 
 
+class SchemaStoreUnavailable(SchemaHistoryError, ConnectionLostError):
+    """The database holding the schema history (canal.instance.tsdb.url) cannot be reached or dropped the
+    connection: a connection loss like any other, so it can be retried."""
+
+
 class SchemaMismatchError(ColumnCountMismatch):
     """A TABLE_MAP does not match the table version the schema history has in force at that position.
 

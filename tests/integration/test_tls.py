@@ -12,6 +12,7 @@ import pytest
 from helpers import wait_for
 from pycanal.errors import AccessDeniedError, ConnectionLostError, PrivilegeError, TlsError
 from pycanal.mysql.connection import MySQLConnection
+from pycanal.mysql.meta import MetaConnection
 from pycanal.mysql.replication import ReplicationConnection
 from pycanal.mysql.tls import TlsSettings, load_client_pem, load_trust_store
 from pycanal.sandbox.mariadb import MariaDBSandbox
@@ -77,14 +78,23 @@ def test_required_streams_encrypted(secure: MariaDBSandbox) -> None:
         print(f"replication session cipher: {cipher} ({conn.tls_version})")
 
 
-@pytest.mark.parametrize("how", ["connection", "replication"])
+def test_metadata_connection_is_encrypted(secure: MariaDBSandbox) -> None:
+    with MetaConnection(secure.host, secure.port, secure.user, secure.password, tls=REQUIRED) as m:
+        [(name, cipher)] = m.query("SHOW STATUS LIKE 'Ssl_cipher'")
+        assert name == "Ssl_cipher" and cipher and cipher == m.cipher
+        assert m.query("SELECT %s", ("ok",)) == [("ok",)]
+
+
+@pytest.mark.parametrize("how", ["connection", "replication", "metadata"])
 def test_disabled_against_a_server_that_requires_tls(secure: MariaDBSandbox, how: str) -> None:
     # MariaDB answers the plaintext login with 1045, as for a wrong password; pycanal tells them apart
     with pytest.raises(TlsError) as info:
         if how == "connection":
             MySQLConnection(secure.host, secure.port, secure.user, secure.password).connect()
-        else:
+        elif how == "replication":
             repl(secure, None).connect()
+        else:
+            MetaConnection(secure.host, secure.port, secure.user, secure.password).query("SELECT 1")
     text = str(info.value)
     assert "requires TLS" in text and "sslMode" in text
     assert "REPLICATION SLAVE" not in text and not isinstance(info.value, PrivilegeError)
@@ -100,6 +110,8 @@ def test_required_against_a_server_without_tls_refuses(mariadb: MariaDBSandbox) 
     for tls in (REQUIRED, TlsSettings("VERIFY_CA"), TlsSettings("VERIFY_IDENTITY")):
         with pytest.raises(TlsError, match="offers no TLS"):
             repl(mariadb, tls).connect()
+        with pytest.raises(TlsError, match="offers no TLS"):
+            MetaConnection(mariadb.host, mariadb.port, mariadb.user, mariadb.password, tls=tls).query("SELECT 1")
     with MySQLConnection(mariadb.host, mariadb.port, mariadb.user, mariadb.password, tls=TlsSettings("PREFERRED")) as c:
         assert c.cipher is None and c.query("SELECT 1") == [("1",)]  # PREFERRED: plaintext is fine
 

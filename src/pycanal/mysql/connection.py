@@ -89,6 +89,7 @@ class MySQLConnection:
         self.capabilities = 0
         self.last_columns: list[ColumnDef] = []
         self.last_ok: OkPacket | None = None
+        self.server_status = 0  # status flags of the last OK/EOF (from the handshake at first)
 
     # -- lifecycle -------------------------------------------------------------------------------
     @property
@@ -121,6 +122,11 @@ class MySQLConnection:
     def tls_version(self) -> str | None:
         sock = self._sock
         return sock.version() if isinstance(sock, ssl.SSLSocket) else None
+
+    @property
+    def no_backslash_escapes(self) -> bool:
+        """The session's sql_mode has NO_BACKSLASH_ESCAPES: string literals may only double quotes."""
+        return bool(self.server_status & C.SERVER_STATUS_NO_BACKSLASH_ESCAPES)
 
     @property
     def local_address(self) -> tuple[str, int]:
@@ -172,6 +178,7 @@ class MySQLConnection:
     def _authenticate(self) -> None:
         hs = parse_handshake(self.read_packet())
         self.handshake = hs
+        self.server_status = hs.status
         if not hs.capabilities & C.CLIENT_PROTOCOL_41:
             raise RemoteProtocolError(f"server {hs.server_version} does not speak protocol 4.1")
         caps = C.DEFAULT_CLIENT_FLAGS & (hs.capabilities | C.CLIENT_LONG_PASSWORD)
@@ -207,6 +214,8 @@ class MySQLConnection:
             reply = auth.receive(self.read_packet())
             if reply is not None:
                 self._send(reply)
+        if auth.ok is not None:
+            self.server_status = auth.ok.status
 
     def _start_tls(self, tls: TlsSettings) -> None:
         """Wrap the socket after the SSLRequest; the handshake response then goes inside TLS."""
@@ -428,6 +437,7 @@ class MySQLConnection:
             self.abort()
             raise
         self.last_ok = result.ok
+        self.server_status = result.status
         return result
 
     def ping(self) -> None:

@@ -733,6 +733,7 @@ class TextResult:
     rows: list[tuple[Value, ...]] = field(default_factory=list)
     ok: OkPacket | None = None
     done: bool = False
+    status: int = 0  # server status flags of the last OK/EOF (NO_BACKSLASH_ESCAPES, IN_TRANS...)
     _state: str = "head"
     _ncols: int = 0
     _convs: list[Callable[[bytes], str | bytes] | None] = field(default_factory=list)
@@ -784,6 +785,7 @@ class TextResult:
         return self.done
 
     def _end(self, status: int) -> None:
+        self.status = status
         self._sets += 1
         if status & C.SERVER_MORE_RESULTS_EXISTS:
             self._state = "head"

@@ -33,17 +33,21 @@ from ..errors import (
     PrivilegeError,
     PycanalError,
     TableMapMissing,
+    TlsError,
 )
 from ..model import EntryPosition, LogIdentity, LogPosition
+from ..mysql.meta import MetaConnection
 from ..mysql.stream import BinlogStream
 from .ddl import DdlResult
 from .entries import EntryConverter, ParsedEntry
-from .position import DumpStart, Master, _meta_query, decide_start
+from .position import DumpStart, Master, decide_start, meta_connection, meta_query
 from .txbuffer import TransactionBuffer
 
 log = logging.getLogger(__name__)
 
 Sink = Callable[[list[ParsedEntry]], None]
+# a heartbeat that gets no answer for this long failed (a frozen master accepts TCP but never answers)
+_HEARTBEAT_TIMEOUT = 10.0
 CursorProvider = Callable[[], LogPosition | None]
 
 
@@ -236,11 +240,11 @@ class MysqlEventParser:
         """binlog_format and binlog_row_image must be ones the instance accepts (canal's preDump)."""
         try:
             rows = dict(
-                _meta_query(
+                meta_query(
                     master, "SHOW VARIABLES WHERE Variable_name IN ('binlog_format', 'binlog_row_image', 'log_bin')"
                 )
             )
-        except Exception as exc:  # connection problems are retried by the dump loop
+        except PycanalError as exc:  # the dump loop meets it again: it retries or stops with advice
             log.warning("%s: cannot check %s yet: %s", self.destination, master.address, exc)
             return
         fmt = str(rows.get("binlog_format", "")).upper()
@@ -296,11 +300,29 @@ class MysqlEventParser:
                     exc,
                 )
                 return
-            except (AccessDeniedError, PrivilegeError) as exc:
+            except AccessDeniedError as exc:
+                self._fail(
+                    ParserStopped(
+                        f"{self.destination}: {self.running_master.address} refused the login of "
+                        f"{self.running_master.user!r} ({exc}). Check canal.instance.dbUsername and dbPassword."
+                    ),
+                    exc,
+                )
+                return
+            except PrivilegeError as exc:
                 self._fail(
                     ParserStopped(
                         f"{self.destination}: {self.running_master.address} refused the dump ({exc}). "
                         "Grant the user REPLICATION SLAVE, REPLICATION CLIENT and SELECT."
+                    ),
+                    exc,
+                )
+                return
+            except TlsError as exc:
+                self._fail(
+                    ParserStopped(
+                        f"{self.destination}: no TLS connection to {self.running_master.address} as its "
+                        f"canal.instance.*.sslMode asks: {exc}"
                     ),
                     exc,
                 )
@@ -413,28 +435,44 @@ class MysqlEventParser:
     # -- heartbeat detection and standby switch -----------------------------------------------------------
     def _detect(self) -> None:
         cfg = self.config
-        while not self._stop.wait(cfg.detecting_interval):
-            try:
-                _meta_query(self.running_master, cfg.detecting_sql)
+        meta: MetaConnection | None = None
+        meta_for: Master | None = None
+        try:
+            while not self._stop.wait(cfg.detecting_interval):
+                master = self.running_master
+                if meta is None or meta_for != master:  # one session per master, kept between heartbeats
+                    if meta is not None:
+                        meta.close()
+                    meta, meta_for = meta_connection(master, read_timeout=_HEARTBEAT_TIMEOUT), master
+                self._heartbeat(meta)
+        finally:
+            if meta is not None:
+                meta.close()
+
+    def _heartbeat(self, meta: MetaConnection) -> None:
+        """Run the detecting SQL; past the retry threshold of failures, ask for the standby switch."""
+        cfg = self.config
+        try:
+            meta.query(cfg.detecting_sql)
+            self._detect_failures = 0
+        except Exception as exc:
+            self._detect_failures += 1
+            log.warning(
+                "%s: heartbeat %r on %s failed (%d/%d): %s",
+                self.destination,
+                cfg.detecting_sql,
+                self.running_master.address,
+                self._detect_failures,
+                cfg.detecting_retry_threshold,
+                exc,
+            )
+            if self._detect_failures > cfg.detecting_retry_threshold:
                 self._detect_failures = 0
-            except Exception as exc:
-                self._detect_failures += 1
-                log.warning(
-                    "%s: heartbeat %r on %s failed (%d/%d): %s",
-                    self.destination,
-                    cfg.detecting_sql,
-                    self.running_master.address,
-                    self._detect_failures,
-                    cfg.detecting_retry_threshold,
-                    exc,
-                )
-                if self._detect_failures > cfg.detecting_retry_threshold:
-                    self._detect_failures = 0
-                    self._switch_requested.set()
-                    stream = self._stream
-                    if stream is not None:
-                        with contextlib.suppress(Exception):
-                            stream.close()
+                self._switch_requested.set()
+                stream = self._stream
+                if stream is not None:
+                    with contextlib.suppress(Exception):
+                        stream.close()
 
     def count_replayed(self, chunk: list[ParsedEntry]) -> None:
         """Count the rows the new master delivers up to the old master's last transaction time: an upper

@@ -11,11 +11,12 @@ from __future__ import annotations
 import contextlib
 import logging
 from dataclasses import dataclass
-from typing import Any
 
 from ..binlog.events import QueryEvent, RotateEvent, XidEvent
 from ..errors import PositionNotFound
 from ..model import LogPosition
+from ..mysql.meta import MetaConnection
+from ..mysql.packet import Value
 from ..mysql.stream import BinlogStream
 
 log = logging.getLogger(__name__)
@@ -50,25 +51,19 @@ class Master:
         return f"{self.host}:{self.port}"
 
 
-def _meta_query(master: Master, sql: str) -> list[tuple[Any, ...]]:
-    import pymysql
+def meta_connection(master: Master, *, read_timeout: float | None = None) -> MetaConnection:
+    """A metadata session with ``master`` (opened on first use): the one path for its SQL."""
+    return MetaConnection(master.host, master.port, master.user, master.password, read_timeout=read_timeout)
 
-    conn = pymysql.connect(
-        host=master.host,
-        port=master.port,
-        user=master.user,
-        password=master.password,
-        autocommit=True,
-        connect_timeout=10,
-        charset="utf8mb4",
-    )
-    with contextlib.closing(conn), conn.cursor() as cur:
-        cur.execute(sql)
-        return list(cur.fetchall())
+
+def meta_query(master: Master, sql: str) -> list[tuple[Value, ...]]:
+    """One statement on a session of its own (closed after); errors are pycanal's typed errors."""
+    with contextlib.closing(meta_connection(master)) as meta:
+        return meta.query(sql)
 
 
 def binary_logs(master: Master) -> list[str]:
-    return [str(r[0]) for r in _meta_query(master, "SHOW BINARY LOGS")]
+    return [str(r[0]) for r in meta_query(master, "SHOW BINARY LOGS")]
 
 
 def decide_start(
