@@ -18,6 +18,7 @@ from .filter import TableFilter
 from .gtid import GtidTracker
 from .model import EntryPosition, LogIdentity, LogPosition
 from .mysql.meta import MetaConnection
+from .mysql.tls import TlsSettings
 from .parse.ddl import classify
 from .parse.flat import FlatMessageConverter, is_transaction_marker
 from .parse.parser import MysqlEventParser, ParserConfig
@@ -84,10 +85,11 @@ def dump_parser(
     stop_at_end: bool = False,
     table_filter: str | None = None,
     black_filter: str | None = None,
+    tls: TlsSettings | None = None,
 ) -> Iterator[MysqlEventParser]:
     """A parser that prints through ``emit``; run it with ``parser.run()``. Connection problems raise
     pycanal's typed errors at once (ConnectionLostError, AccessDeniedError, TlsError)."""
-    with MetaConnection(host, port, user, password).connect() as meta:
+    with MetaConnection(host, port, user, password, tls=tls).connect() as meta:
         schema = LiveSchema(meta)
         master = Master(
             host,
@@ -98,6 +100,7 @@ def dump_parser(
             position=start[1] if start[0] else 0,
             timestamp=start_timestamp,
             gtid=start_gtid or "",
+            tls=tls,
         )
         config = ParserConfig(
             master=master,

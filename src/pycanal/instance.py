@@ -44,6 +44,7 @@ def _master(cfg: InstanceConfig, standby: bool = False) -> Master | None:
         position=src.position or 0,
         timestamp=src.timestamp or 0,
         gtid=src.gtid or "",
+        tls=src.ssl.tls_settings(),
     )
 
 

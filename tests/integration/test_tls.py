@@ -211,3 +211,75 @@ def test_abort_from_another_thread_and_read_timeout_over_tls(secure: MariaDBSand
             pass
     assert 0.4 < time.monotonic() - started < 5
     wait_for(lambda: not silent.connection.connected, 2)
+
+
+# --------------------------------------------------------------------------------------------------
+# the whole instance and the CLI: every connection they make honours the settings
+
+
+def test_instance_with_ssl_mode(secure: MariaDBSandbox, tmp_path, caplog) -> None:  # type: ignore[no-untyped-def]
+    from instance_helpers import drain, make_instance, write_conf
+    from pycanal.model import ClientIdentity
+    from pycanal.server.embedded import CanalServerWithEmbedded
+
+    assert secure.pki is not None
+    secure.execute("CREATE DATABASE IF NOT EXISTS i", "CREATE TABLE IF NOT EXISTS i.t (id INT PRIMARY KEY)")
+    file, pos = secure.master_status()
+    conf = write_conf(
+        tmp_path,
+        secure.port,
+        canal__instance__master__journal__name=file,
+        canal__instance__master__position=str(pos),
+        canal__instance__filter__regex="i\\\\..*",
+        canal__instance__tsdb__enable="true",  # the schema history's snapshot queries go over TLS too
+        canal__instance__master__sslMode="VERIFY_CA",
+        canal__instance__master__trustCertificateKeyStoreUrl=f"file:{secure.pki.ca_p12}",
+        canal__instance__master__trustCertificateKeyStorePassword=secure.pki.client_p12_password,
+    )
+    inst = make_instance(conf)
+    server = CanalServerWithEmbedded()
+    server.register(inst)
+    inst.start()
+    try:
+        ident = ClientIdentity("example", 1001)
+        server.subscribe(ident)
+        secure.execute(*(f"INSERT INTO i.t VALUES ({n})" for n in range(5)))
+        rows = drain(server, ident, 5)
+        assert [r[3]["id"] for r in rows] == [str(n) for n in range(5)] and inst.error is None
+        assert "cannot check" not in caplog.text  # the binlog format check ran, over TLS
+    finally:
+        inst.stop()
+    # the same instance without sslMode stops with the TLS advice, not with a privilege one
+    plain = make_instance(write_conf(tmp_path / "plain", secure.port))
+    try:
+        plain.start()
+        err = wait_for(lambda: plain.error, 20)
+        assert isinstance(err.__cause__, TlsError) and "requires TLS" in str(err) and "sslMode" in str(err)
+        assert "Grant" not in str(err)
+    finally:
+        plain.stop()
+
+
+def test_dump_command_options(secure: MariaDBSandbox, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+    import os
+    import subprocess
+    import sys
+
+    assert secure.pki is not None
+    pycanal = os.path.join(os.path.dirname(sys.executable), "pycanal")
+    start = secure.master_status()
+    secure.execute("CREATE DATABASE IF NOT EXISTS c", "CREATE TABLE IF NOT EXISTS c.t (id INT PRIMARY KEY)")
+    secure.execute("INSERT INTO c.t VALUES (1)")
+    base = [pycanal, "dump", "--port", str(secure.port), "--start", f"{start[0]}:{start[1]}", "--stop-at-end"]
+    tls = ["--ssl-mode", "verify_identity", "--ssl-ca", secure.pki.ca_cert]
+    res = subprocess.run([*base, *tls], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    msgs = [json.loads(line) for line in res.stdout.splitlines()]
+    assert [(m["type"], m["table"]) for m in msgs if m["table"] == "t"] == [("CREATE", "t"), ("INSERT", "t")]
+    res = subprocess.run(base, capture_output=True, text=True, timeout=60)  # --ssl-mode DISABLED
+    assert res.returncode == 1 and "requires TLS" in res.stderr and "sslMode" in res.stderr, res.stderr
+    jks = tmp_path / "ca.jks"
+    jks.write_bytes(b"\xfe\xed\xfe\xed" + bytes(40))
+    res = subprocess.run([*base, "--ssl-mode", "VERIFY_CA", "--ssl-ca", str(jks)], capture_output=True, text=True)
+    assert res.returncode == 1 and "keytool -importkeystore" in res.stderr, res.stderr

@@ -389,6 +389,7 @@ class MysqlEventParser:
             heartbeat_period=self.config.heartbeat_period,
             decoder=decoder,
             stop_at_end=self.config.stop_at_end,
+            tls=master.tls,
         )
         self._stream = stream
         skip = start.skip_first

@@ -18,6 +18,7 @@ from ..model import LogPosition
 from ..mysql.meta import MetaConnection
 from ..mysql.packet import Value
 from ..mysql.stream import BinlogStream
+from ..mysql.tls import TlsSettings
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,7 @@ class Master:
     position: int = 0
     timestamp: int = 0  # ms
     gtid: str = ""
+    tls: TlsSettings | None = None  # sslMode and certificates, for every connection to this server
 
     @property
     def address(self) -> str:
@@ -53,7 +55,9 @@ class Master:
 
 def meta_connection(master: Master, *, read_timeout: float | None = None) -> MetaConnection:
     """A metadata session with ``master`` (opened on first use): the one path for its SQL."""
-    return MetaConnection(master.host, master.port, master.user, master.password, read_timeout=read_timeout)
+    return MetaConnection(
+        master.host, master.port, master.user, master.password, tls=master.tls, read_timeout=read_timeout
+    )
 
 
 def meta_query(master: Master, sql: str) -> list[tuple[Value, ...]]:
@@ -140,6 +144,7 @@ def _scan_file(master: Master, name: str, ts_ms: int) -> int | None:
         log_file=name,
         log_pos=4,
         stop_at_end=True,
+        tls=master.tls,
     )
     with stream:
         for ev in stream:
