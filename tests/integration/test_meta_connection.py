@@ -118,3 +118,21 @@ def test_schema_store_errors_are_pycanal_errors(mariadb: MariaDBSandbox) -> None
     with pytest.raises(SchemaHistoryError, match="Access denied") as denied:
         MySQLStore.from_params(host=mariadb.host, port=mariadb.port, user="canal", password="bad", database="x")
     assert not isinstance(denied.value, ConnectionLostError)
+
+
+def test_schema_history_lets_a_lost_master_through(mariadb: MariaDBSandbox) -> None:
+    # the parser reconnects on ConnectionLostError; wrapped in SchemaHistoryError it would stop instead
+    from pycanal.schema.history import SchemaHistory
+    from pycanal.schema.store import MemoryStore
+
+    dead = MetaConnection("127.0.0.1", free_port(), "canal", "canal", connect_timeout=2)
+    with pytest.raises(ConnectionLostError):
+        SchemaHistory(MemoryStore(), destination="d", query=dead)
+
+    def failing(sql: str, args: object) -> list[tuple[object, ...]]:
+        with meta(mariadb) as m:
+            return m.query("SELECT * FROM no_such_db.t")
+
+    with pytest.raises(SchemaHistoryError, match="schema query failed") as info:
+        SchemaHistory(MemoryStore(), destination="d", query=failing)
+    assert isinstance(info.value.__cause__, MySQLServerError)
