@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 from typing import Any
 
 from pycanal.binlog.decoder import BinlogDecoder, read_binlog_file
 from pycanal.binlog.events import Event
+from pycanal.mysql.meta import MetaConnection
 from pycanal.sandbox import MariaDBSandbox
 from pycanal.schema.live import LiveSchema
 
@@ -18,8 +18,8 @@ def events_from_files(sandbox: MariaDBSandbox, start: tuple[str, int], *, resolv
     files = [str(r[0]) for r in sandbox.execute("SHOW BINARY LOGS")]
     files = files[files.index(start[0]) :]
     out: list[Event] = []
-    with contextlib.closing(sandbox.connect()) as conn:
-        schema = LiveSchema.from_pymysql(conn) if resolver else None
+    with MetaConnection(sandbox.host, sandbox.port, sandbox.user, sandbox.password) as meta:
+        schema = LiveSchema(meta) if resolver else None
         for name in files:
             decoder = BinlogDecoder(log_file=name, schema_resolver=schema)
             for ev in read_binlog_file(os.path.join(sandbox.datadir, name), decoder):

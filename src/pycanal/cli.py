@@ -96,6 +96,16 @@ def _sample_changes(sandbox: Any) -> None:
 @click.option("--filter", "table_filter", metavar="REGEX", help="canal table filter, e.g. 'db\\..*,db2.t1'.")
 @click.option("--black-filter", metavar="REGEX", help="canal table black list.")
 @click.option(
+    "--ssl-mode",
+    type=click.Choice(["DISABLED", "PREFERRED", "REQUIRED", "VERIFY_CA", "VERIFY_IDENTITY"], case_sensitive=False),
+    default="DISABLED",
+    show_default=True,
+    help="TLS to the server, as canal's sslMode (docs/tls.md).",
+)
+@click.option("--ssl-ca", metavar="PEM", help="Trusted CA certificates for VERIFY_CA / VERIFY_IDENTITY.")
+@click.option("--ssl-cert", metavar="PEM", help="Client certificate (the key may be in the same file).")
+@click.option("--ssl-key", metavar="PEM", help="Private key of the client certificate.")
+@click.option(
     "--sandbox",
     is_flag=True,
     help="Start a throwaway MariaDB, write sample changes into it and dump them (no server needed).",
@@ -112,6 +122,10 @@ def dump(
     stop_at_end: bool,
     table_filter: str | None,
     black_filter: str | None,
+    ssl_mode: str,
+    ssl_ca: str | None,
+    ssl_cert: str | None,
+    ssl_key: str | None,
     sandbox: bool,
 ) -> None:
     """Print a binlog as canal FlatMessage JSON, one message per line."""
@@ -120,6 +134,7 @@ def dump(
     start_at = _parse_start(start)
     box = None
     try:
+        tls = _tls_settings(ssl_mode, ssl_ca, ssl_cert, ssl_key)
         if sandbox:
             from .sandbox import MariaDBSandbox
 
@@ -142,6 +157,7 @@ def dump(
             stop_at_end=stop_at_end,
             table_filter=table_filter,
             black_filter=black_filter,
+            tls=tls,
         ) as parser:
             if box is not None:
                 _sample_changes(box)  # after the dump's schema history was seeded: it is exact at start_at
@@ -162,6 +178,22 @@ def dump(
     finally:
         if box is not None:
             box.cleanup()
+
+
+def _tls_settings(mode: str, ca: str | None, cert: str | None, key: str | None) -> Any:
+    """``--ssl-*`` as TLS settings (None for DISABLED); a bad file is a ConfigError naming it."""
+    from .mysql.tls import TlsSettings, load_client_pem, load_trust_store
+
+    mode = mode.upper()
+    if mode == "DISABLED":
+        if ca or cert or key:
+            raise click.UsageError("--ssl-ca, --ssl-cert and --ssl-key need an --ssl-mode other than DISABLED")
+        return None
+    if key and not cert:
+        raise click.UsageError("--ssl-key needs --ssl-cert")
+    ca_pem = load_trust_store(ca) if ca else None
+    cert_pem, key_pem = load_client_pem(cert, key) if cert else (None, None)
+    return TlsSettings(mode, ca_pem, cert_pem, key_pem, ca_source=ca or "")
 
 
 def _overrides(items: tuple[str, ...]) -> dict[str, str]:

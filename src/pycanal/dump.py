@@ -15,14 +15,16 @@ from __future__ import annotations
 import contextlib
 import queue
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from .binlog.events import Event, QueryEvent, TableMapEvent, XidEvent
-from .errors import PycanalError, SchemaHistoryError, SchemaMismatchError
+from .errors import SchemaHistoryError, SchemaMismatchError
 from .filter import TableFilter
 from .gtid import GtidTracker
 from .model import EntryPosition, LogIdentity, LogPosition
+from .mysql.meta import MetaConnection
+from .mysql.tls import TlsSettings
 from .parse.ddl import classify
 from .parse.flat import FlatMessageConverter, is_transaction_marker
 from .parse.parser import MysqlEventParser, ParserConfig
@@ -144,25 +146,13 @@ def dump_parser(
     stop_at_end: bool = False,
     table_filter: str | None = None,
     black_filter: str | None = None,
+    tls: TlsSettings | None = None,
 ) -> Iterator[MysqlEventParser]:
-    """A parser that prints through ``emit``; run it with ``parser.run()``."""
-    import pymysql
-
-    try:
-        meta_conn = pymysql.connect(
-            host=host, port=port, user=user, password=password, autocommit=True, charset="utf8mb4", connect_timeout=10
-        )
-    except pymysql.err.OperationalError as exc:
-        raise PycanalError(f"cannot connect to {host}:{port} as {user}: {exc.args[-1]}") from exc
-
-    def query(sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        with meta_conn.cursor() as cur:
-            cur.execute(sql, tuple(args))
-            return list(cur.fetchall())
-
-    with contextlib.closing(meta_conn):
+    """A parser that prints through ``emit``; run it with ``parser.run()``. Connection problems raise
+    pycanal's typed errors at once (ConnectionLostError, AccessDeniedError, TlsError)."""
+    with MetaConnection(host, port, user, password, tls=tls).connect() as meta:
         filt = TableFilter(table_filter, black_filter) if (table_filter or black_filter) else None
-        schema = _dump_schema(query, filt)
+        schema = _dump_schema(meta, filt)
         master = Master(
             host,
             port,
@@ -172,6 +162,7 @@ def dump_parser(
             position=start[1] if start[0] else 0,
             timestamp=start_timestamp,
             gtid=start_gtid or "",
+            tls=tls,
         )
         config = ParserConfig(
             master=master,

@@ -95,13 +95,19 @@ class ColumnCountMismatch(DecodeError):
 
 
 class MySQLServerError(PycanalError):
-    """An ERR packet from the server: errno, SQLSTATE and the server's own message."""
+    """An ERR packet from the server: errno, SQLSTATE and the server's own message.
 
-    def __init__(self, errno: int, sqlstate: str, message: str) -> None:
+    ``hint`` is pycanal's reading of it (what was refused, what to check); it is shown after the
+    server's message, which stays unchanged in ``message``.
+    """
+
+    def __init__(self, errno: int, sqlstate: str, message: str, hint: str = "") -> None:
         self.errno = errno
         self.sqlstate = sqlstate
         self.message = message
-        super().__init__(f"MySQL error {errno} ({sqlstate}): {message}")
+        self.hint = hint
+        text = f"MySQL error {errno} ({sqlstate}): {message}"
+        super().__init__(f"{text}: {hint}" if hint else text)
 
 
 class AccessDeniedError(MySQLServerError):
@@ -161,6 +167,12 @@ class ConnectionLostError(PycanalError):
         if log_file is not None:
             msg = f"{msg} (last good position {log_file}:{log_pos})"
         super().__init__(msg)
+
+
+class TlsError(PycanalError):
+    """TLS to a MySQL server cannot be set up as its sslMode asks: the server offers no TLS, its
+    certificate fails verification, the TLS handshake fails, or the server requires TLS that sslMode
+    DISABLED refuses. Retrying does not help; the configuration or the server has to change."""
 
 
 class PositionNotFound(PycanalError):
@@ -237,6 +249,11 @@ class UnackedBatch(CanalServerError):
 class SchemaHistoryError(PycanalError):
     """The table schema history cannot go on: a DDL it cannot place, a store that fails, a position
     with no snapshot at or before it."""
+
+
+class SchemaStoreUnavailable(SchemaHistoryError, ConnectionLostError):
+    """The database holding the schema history (canal.instance.tsdb.url) cannot be reached or dropped the
+    connection: a connection loss like any other, so it can be retried."""
 
 
 class SchemaMismatchError(ColumnCountMismatch):

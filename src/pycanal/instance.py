@@ -22,9 +22,11 @@ from .errors import ConfigError
 from .filter import TableFilter
 from .meta import FileMixedMetaManager, MemoryMetaManager, MetaManager
 from .model import ClientIdentity, EntryPosition, LogIdentity, LogPosition
+from .mysql.meta import MetaConnection
+from .mysql.packet import Value
 from .parse.ddl import DdlResult
 from .parse.parser import MysqlEventParser, ParserConfig
-from .parse.position import DumpStart, Master
+from .parse.position import DumpStart, Master, meta_connection
 from .sink import EntryEventSink
 from .store.memory import MemoryEventStore
 
@@ -46,6 +48,7 @@ def _master(cfg: InstanceConfig, standby: bool = False) -> Master | None:
         position=src.position or 0,
         timestamp=src.timestamp or 0,
         gtid=src.gtid or "",
+        tls=src.ssl.tls_settings(),
     )
 
 
@@ -65,48 +68,30 @@ def min_cursor(cursors: list[LogPosition]) -> LogPosition | None:
 
 
 class LiveQuery:
-    """SQL on the running master for the schema sources: one connection, reopened after a failure."""
+    """SQL on the running master for the schema sources: one metadata session, replaced when the parser
+    switches to the other master."""
 
     def __init__(self, master: Callable[[], Master]) -> None:
         self._master = master
-        self._conn: Any = None
+        self._meta: MetaConnection | None = None
+        self._meta_for: Master | None = None
         self._lock = threading.Lock()
 
-    def __call__(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        import pymysql
-
+    def __call__(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Value, ...]]:
+        m = self._master()
         with self._lock:
-            for attempt in (1, 2):
-                try:
-                    if self._conn is None:
-                        m = self._master()
-                        self._conn = pymysql.connect(
-                            host=m.host,
-                            port=m.port,
-                            user=m.user,
-                            password=m.password,
-                            autocommit=True,
-                            charset="utf8mb4",
-                            connect_timeout=10,
-                        )
-                    with self._conn.cursor() as cur:
-                        cur.execute(sql, tuple(args) or None)
-                        return list(cur.fetchall())
-                except (pymysql.err.OperationalError, pymysql.err.InterfaceError):
-                    self.close_unlocked()
-                    if attempt == 2:
-                        raise
-        raise AssertionError("unreachable")
-
-    def close_unlocked(self) -> None:
-        if self._conn is not None:
-            with contextlib.suppress(Exception):
-                self._conn.close()
-            self._conn = None
+            if self._meta is None or self._meta_for != m:
+                if self._meta is not None:
+                    self._meta.close()
+                self._meta, self._meta_for = meta_connection(m), m
+            meta = self._meta
+        return meta.query(sql, args)
 
     def close(self) -> None:
         with self._lock:
-            self.close_unlocked()
+            meta, self._meta = self._meta, None
+        if meta is not None:
+            meta.close()
 
 
 class CanalInstance:

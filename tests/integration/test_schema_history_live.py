@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,6 +16,7 @@ from pycanal.binlog.events import MariaGtidEvent, QueryEvent, RowsEvent
 from pycanal.errors import SchemaMismatchError
 from pycanal.filter import TableFilter
 from pycanal.model import EntryPosition
+from pycanal.mysql.meta import MetaConnection
 from pycanal.sandbox import MariaDBSandbox
 from pycanal.schema.history import SchemaHistory
 from pycanal.schema.store import HistoryRow, MemoryStore, MySQLStore, SnapshotRow, SqliteStore
@@ -23,19 +24,11 @@ from pycanal.schema.store import HistoryRow, MemoryStore, MySQLStore, SnapshotRo
 pytestmark = pytest.mark.integration
 
 
-def query_fn(conn: Any) -> Any:
-    def query(sql: str, args: Sequence[Any]) -> list[tuple[Any, ...]]:
-        with conn.cursor() as cur:
-            cur.execute(sql, tuple(args))
-            return list(cur.fetchall())
-
-    return query
-
-
 @contextlib.contextmanager
-def live_query(sandbox: MariaDBSandbox) -> Iterator[Any]:
-    with contextlib.closing(sandbox.connect()) as conn:
-        yield query_fn(conn)
+def live_query(sandbox: MariaDBSandbox) -> Iterator[MetaConnection]:
+    """The instance's path: a metadata session as the replication user."""
+    with MetaConnection(sandbox.host, sandbox.port, sandbox.user, sandbox.password) as meta:
+        yield meta
 
 
 def replay(sandbox: MariaDBSandbox, start: tuple[str, int], history: SchemaHistory) -> list[tuple[Any, ...]]:

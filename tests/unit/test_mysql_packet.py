@@ -50,6 +50,7 @@ from pycanal.mysql.packet import (
     parse_gtid_set,
     parse_handshake,
     parse_ok,
+    plugin_scramble,
 )
 
 
@@ -384,12 +385,102 @@ def test_build_handshake_response_layout() -> None:
 
 
 def test_parse_auth_switch() -> None:
+    # the data is returned exactly as sent, terminator included: the plugin decides what it is
     assert parse_auth_switch(b"\xfeclient_ed25519\x00" + b"s" * 32) == ("client_ed25519", b"s" * 32)
     assert parse_auth_switch(b"\xfemysql_native_password\x00" + b"n" * 20 + b"\x00") == (
         "mysql_native_password",
-        b"n" * 20,
+        b"n" * 20 + b"\x00",
     )
     assert parse_auth_switch(b"\xfe") == ("mysql_old_password", b"")
+
+
+# --------------------------------------------------------------------------------------------------
+# auth data by length: scramble bytes are random, so 0x00 may end them (1 time in 256) or sit inside
+
+ED_NONCES = [
+    bytes(range(1, 32)) + b"\x00",  # ends in 0x00: the nonce that failed before (got 31 bytes)
+    b"\x00" * 32,
+    bytes(range(16)) + b"\x00" + bytes(range(100, 115)),  # 0x00 first and in the middle
+    b"\x00\x00" + bytes(range(200, 229)) + b"\x00",
+]
+SHA_SCRAMBLES = [
+    bytes(range(1, 20)) + b"\x00",  # the 20th byte is 0x00, before the NUL terminator
+    b"ab\x00cd\x00" + bytes(range(40, 54)),
+    b"\x00" * 20,
+]
+
+
+def handshake(auth: bytes, plugin: bytes, data_len: int) -> bytes:
+    """A protocol-10 handshake carrying ``auth`` (parts 1 and 2, part 2 padded to 13 bytes)."""
+    caps = C.CLIENT_PROTOCOL_41 | C.CLIENT_SECURE_CONNECTION | C.CLIENT_PLUGIN_AUTH | C.CLIENT_SSL
+    part2 = auth[8:].ljust(max(13, data_len - 8), b"\x00")
+    return (
+        b"\x0a" + b"10.11.19-MariaDB\x00" + struct.pack("<I", 7) + auth[:8] + b"\x00"
+        + struct.pack("<HBHH", caps & 0xFFFF, 45, C.SERVER_STATUS_AUTOCOMMIT, caps >> 16)
+        + bytes((data_len,)) + bytes(6) + bytes(4) + part2 + plugin + b"\x00"
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("scramble", SHA_SCRAMBLES)
+@pytest.mark.parametrize("plugin", ["mysql_native_password", "caching_sha2_password"])
+def test_handshake_scramble_by_length(plugin: str, scramble: bytes) -> None:
+    hs = parse_handshake(handshake(scramble + b"\x00", plugin.encode(), 21))
+    assert hs.auth_data == scramble + b"\x00"
+    assert hs.scramble == scramble
+    assert hs.auth_plugin == plugin
+    assert hs.capabilities & C.CLIENT_SSL
+    auth = AuthExchange("secret", plugin, hs.auth_data)
+    expected = scramble_native if plugin == "mysql_native_password" else scramble_caching_sha2
+    assert auth.scramble == scramble
+    assert auth.initial_response() == expected(b"secret", scramble)
+    # a server that counts only the 20 scramble bytes in auth_plugin_data_len: same scramble
+    assert parse_handshake(handshake(scramble, plugin.encode(), 20)).scramble == scramble
+
+
+@pytest.mark.parametrize("scramble", SHA_SCRAMBLES)
+@pytest.mark.parametrize("plugin", ["mysql_native_password", "caching_sha2_password"])
+@pytest.mark.parametrize("terminated", [True, False])
+def test_switch_to_sha_plugins_keeps_zero_bytes(plugin: str, scramble: bytes, terminated: bool) -> None:
+    packet = b"\xfe" + plugin.encode() + b"\x00" + scramble + (b"\x00" if terminated else b"")
+    assert plugin_scramble(*parse_auth_switch(packet)) == scramble
+    auth = AuthExchange("secret", "mysql_native_password", b"x" * 20 + b"\x00")
+    expected = scramble_native if plugin == "mysql_native_password" else scramble_caching_sha2
+    assert auth.receive(packet) == expected(b"secret", scramble)
+    assert auth.plugin == plugin and auth.scramble == scramble
+
+
+@pytest.mark.parametrize("nonce", ED_NONCES)
+def test_switch_to_ed25519_keeps_zero_bytes(nonce: bytes) -> None:
+    packet = b"\xfeclient_ed25519\x00" + nonce
+    assert parse_auth_switch(packet) == ("client_ed25519", nonce)
+    assert plugin_scramble("client_ed25519", nonce) == nonce
+    auth = AuthExchange("s3cret-ed", "mysql_native_password", b"x" * 20)
+    signature = auth.receive(packet)
+    assert signature is not None and len(signature) == 64
+    assert signature == sign_ed25519(b"s3cret-ed", nonce)
+    nacl.signing.VerifyKey(ed25519_public_key(b"s3cret-ed")).verify(nonce, signature)  # signs all 32 bytes
+
+
+@pytest.mark.parametrize(
+    ("plugin", "data"),
+    [
+        ("client_ed25519", bytes(31)),  # what the old trimming produced from a nonce ending in 0x00
+        ("client_ed25519", bytes(32) + b"\x01"),
+        ("client_ed25519", bytes(34)),
+        ("mysql_native_password", bytes(19)),
+        ("mysql_native_password", bytes(20) + b"\x01"),
+        ("caching_sha2_password", bytes(22)),
+    ],
+)
+def test_scramble_of_wrong_length_is_a_remote_error(plugin: str, data: bytes) -> None:
+    with pytest.raises(RemoteProtocolError, match=rf"{plugin} expects a \d+-byte scramble"):
+        plugin_scramble(plugin, data)
+    with pytest.raises(RemoteProtocolError, match="scramble"):
+        AuthExchange("pw", "mysql_native_password", b"x" * 20).receive(b"\xfe" + plugin.encode() + b"\x00" + data)
+
+
+def test_unknown_plugin_data_is_kept_whole() -> None:
+    assert plugin_scramble("dialog", b"Password: \x00") == b"Password: \x00"
 
 
 # --------------------------------------------------------------------------------------------------

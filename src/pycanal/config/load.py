@@ -12,12 +12,13 @@ import codecs
 import logging
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from functools import lru_cache
 from typing import Any
 
 from ..errors import ConfigError
+from ..mysql import tls
 from .lookup import Layer, Reader
 from .model import (
     DEFAULT_SPRING_XML,
@@ -53,7 +54,8 @@ BATCH_MODES = ("MEMSIZE", "ITEMSIZE")
 BINLOG_FORMATS = ("ROW", "STATEMENT", "MIXED")
 BINLOG_IMAGES = ("FULL", "MINIMAL", "NOBLOB")
 INSTANCE_MODES = ("spring", "manager")
-SSL_MODES = ("DISABLED", "PREFERRED", "REQUIRED", "VERIFY_CA", "VERIFY_IDENTITY")
+SSL_MODES = tls.SSL_MODES
+STORE_TYPES = tls.STORE_TYPES
 MQ_ACCESS_CHANNELS = ("local", "cloud")
 _TSDB_DIR_DEFAULT = "${canal.file.data.dir:../conf}/${canal.instance.destination:}"
 
@@ -343,15 +345,19 @@ def load_instance_config(
 
 def _source(r: Reader, prefix: str, *, required: bool, where: str) -> SourceConfig | None:
     address = r.address(f"{prefix}.address")
-    ssl = SslConfig(
-        mode=r.choice(f"{prefix}.sslMode", "DISABLED", SSL_MODES),
-        tls_versions=r.text(f"{prefix}.tlsVersions"),
-        trust_store_type=r.text(f"{prefix}.trustCertificateKeyStoreType"),
-        trust_store_url=r.text(f"{prefix}.trustCertificateKeyStoreUrl"),
-        trust_store_password=r.text(f"{prefix}.trustCertificateKeyStorePassword"),
-        client_store_type=r.text(f"{prefix}.clientCertificateKeyStoreType"),
-        client_store_url=r.text(f"{prefix}.clientCertificateKeyStoreUrl"),
-        client_store_password=r.text(f"{prefix}.clientCertificateKeyStorePassword"),
+    ssl = _tls_checked(
+        r,
+        prefix,
+        SslConfig(
+            mode=r.choice(f"{prefix}.sslMode", "DISABLED", SSL_MODES),
+            tls_versions=r.text(f"{prefix}.tlsVersions"),
+            trust_store_type=r.choice(f"{prefix}.trustCertificateKeyStoreType", "", STORE_TYPES),
+            trust_store_url=r.text(f"{prefix}.trustCertificateKeyStoreUrl"),
+            trust_store_password=r.text(f"{prefix}.trustCertificateKeyStorePassword"),
+            client_store_type=r.choice(f"{prefix}.clientCertificateKeyStoreType", "", STORE_TYPES),
+            client_store_url=r.text(f"{prefix}.clientCertificateKeyStoreUrl"),
+            client_store_password=r.text(f"{prefix}.clientCertificateKeyStorePassword"),
+        ),
     )
     cfg = SourceConfig(
         address=address,
@@ -366,6 +372,39 @@ def _source(r: Reader, prefix: str, *, required: bool, where: str) -> SourceConf
             raise ConfigError(f"{where}: {prefix}.address is not set (expected host:port)")
         return None
     return cfg
+
+
+def _tls_checked(r: Reader, prefix: str, ssl: SslConfig) -> SslConfig:
+    """Read the TLS settings' files now, so a bad value refuses to start (docs/tls.md); store paths come
+    back resolved against canal's working directory. With sslMode DISABLED nothing is read."""
+    if ssl.mode == "DISABLED":
+        return ssl
+
+    def check(key: str, step: Callable[[], object]) -> None:
+        try:
+            step()
+        except ConfigError as exc:
+            found = r.lookup(key)
+            assert found is not None
+            r.fail(key, found, str(exc))
+
+    base = r.base_dir
+    check(f"{prefix}.tlsVersions", lambda: tls.parse_tls_versions(ssl.tls_versions))
+    trust = client = ""
+    if ssl.trust_store_url:
+        key = f"{prefix}.trustCertificateKeyStoreUrl"
+        check(key, lambda: tls.store_path(ssl.trust_store_url, base))
+        trust = tls.store_path(ssl.trust_store_url, base)
+        check(key, lambda: tls.load_trust_store(trust, ssl.trust_store_type, ssl.trust_store_password))
+    if ssl.client_store_url:
+        key = f"{prefix}.clientCertificateKeyStoreUrl"
+        check(key, lambda: tls.store_path(ssl.client_store_url, base))
+        client = tls.store_path(ssl.client_store_url, base)
+        check(key, lambda: tls.load_client_store(client, ssl.client_store_type, ssl.client_store_password))
+    ssl = replace(ssl, trust_store_url=trust, client_store_url=client)
+    # the whole set: the TLS context with its CAs, versions and client certificate
+    check(f"{prefix}.sslMode", ssl.tls_settings)
+    return ssl
 
 
 def _parse_instance(

@@ -8,6 +8,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from ..mysql.tls import TlsSettings
 from .scan import scan_instance_dirs
 
 DEFAULT_SPRING_XML = "classpath:spring/file-instance.xml"
@@ -156,16 +157,32 @@ class InstanceMQConfig:
 
 @dataclass(frozen=True, slots=True)
 class SslConfig:
-    """``canal.instance.{master,standby}.sslMode`` and key store settings."""
+    """``canal.instance.{master,standby}.sslMode`` and key store settings (docs/tls.md); the store
+    URLs are resolved to file paths when loaded."""
 
     mode: str = "DISABLED"
     tls_versions: str = ""
     trust_store_type: str = ""
     trust_store_url: str = ""
-    trust_store_password: str = ""
+    trust_store_password: str = field(default="", repr=False)
     client_store_type: str = ""
     client_store_url: str = ""
-    client_store_password: str = ""
+    client_store_password: str = field(default="", repr=False)
+
+    def tls_settings(self) -> TlsSettings | None:
+        """The TLS settings of the connections to this server (reads the store files); None if DISABLED."""
+        if self.mode == "DISABLED":
+            return None
+        return TlsSettings.from_key_stores(
+            self.mode,
+            tls_versions=self.tls_versions,
+            trust_url=self.trust_store_url,
+            trust_type=self.trust_store_type,
+            trust_password=self.trust_store_password,
+            client_url=self.client_store_url,
+            client_type=self.client_store_type,
+            client_password=self.client_store_password,
+        )
 
 
 @dataclass(frozen=True, slots=True)

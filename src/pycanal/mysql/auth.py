@@ -1,9 +1,10 @@
 """Authentication plugins for the MySQL handshake, sans-IO.
 
 Supported: ``mysql_native_password``, MariaDB's ``client_ed25519`` and ``caching_sha2_password`` (fast
-auth, and full auth over a plain connection by asking the server for its RSA public key, 0x02). Clear-text
-passwords (``mysql_clear_password``, caching_sha2 full auth over TLS) and pre-4.1 passwords are out of
-scope and refused with :class:`AccessDeniedError` (client errno 2059) rather than sent.
+auth; full auth over a plain connection by asking the server for its RSA public key, 0x02, and over TLS
+by sending the password, as the server then expects). ``mysql_clear_password`` and pre-4.1 passwords are
+out of scope and refused with :class:`AccessDeniedError` (client errno 2059) rather than sent.
+Each plugin's scramble is cut from the server's auth data by its length (:func:`plugin_scramble`).
 
 :class:`AuthExchange` is the state machine the connection drives: ``initial_response()`` goes into the
 handshake response, then every server packet goes to ``receive()``, which returns bytes to send (or
@@ -17,7 +18,7 @@ import hashlib
 
 from ..errors import AccessDeniedError, RemoteProtocolError
 from . import constants as C
-from .packet import OkPacket, parse_auth_switch, parse_err, parse_ok
+from .packet import OkPacket, parse_auth_switch, parse_err, parse_ok, plugin_scramble
 
 NATIVE = "mysql_native_password"
 CACHING_SHA2 = "caching_sha2_password"
@@ -131,12 +132,16 @@ def _unsupported(plugin: str) -> AccessDeniedError:
 class AuthExchange:
     """The authentication phase after the server's handshake, as a state machine over payloads."""
 
-    def __init__(self, password: str | bytes, plugin: str, scramble: bytes) -> None:
+    def __init__(self, password: str | bytes, plugin: str, auth_data: bytes, *, secure: bool = False) -> None:
+        """``auth_data``: the handshake's auth-plugin-data as sent; ``secure``: the session runs over TLS."""
         self.password = password.encode("utf-8") if isinstance(password, str) else password
         # A plugin we cannot start with (ed25519 needs a 32-byte scramble the handshake lacks, or an
         # unknown default) is answered with native; the server then sends an auth switch request.
-        self.plugin = plugin if plugin in (NATIVE, CACHING_SHA2) else NATIVE
-        self.scramble = scramble
+        if plugin in (NATIVE, CACHING_SHA2):
+            self.plugin, self.scramble = plugin, plugin_scramble(plugin, auth_data)
+        else:
+            self.plugin, self.scramble = NATIVE, auth_data[:20]
+        self.secure = secure
         self.done = False
         self.ok: OkPacket | None = None
         self._awaiting_key = False
@@ -169,7 +174,7 @@ class AuthExchange:
             raise parse_err(payload)
         if first == C.AUTH_SWITCH:
             plugin, data = parse_auth_switch(payload)
-            self.plugin, self.scramble, self._awaiting_key = plugin, data, False
+            self.plugin, self.scramble, self._awaiting_key = plugin, plugin_scramble(plugin, data), False
             return self._response(plugin, data)
         if first == C.AUTH_MORE_DATA:
             return self._more_data(payload[1:])
@@ -184,6 +189,8 @@ class AuthExchange:
         if data[:1] == bytes((_FAST_AUTH_OK,)):
             return None  # the OK packet follows
         if data[:1] == bytes((_FULL_AUTH_NEEDED,)):
+            if self.secure:  # over TLS the server reads the password itself (NUL-terminated)
+                return self.password + b"\0"
             self._awaiting_key = True
             return _REQUEST_PUBLIC_KEY
         raise RemoteProtocolError(f"unexpected caching_sha2_password data {data[:8]!r}")

@@ -142,5 +142,6 @@ CR_AUTH_PLUGIN_ERR = 2061
 
 # --- server errno worth naming ----------------------------------------------------------------------
 ER_ACCESS_DENIED = 1045
+ER_ACCESS_DENIED_NO_PASSWORD = 1698
 ER_PARSE_ERROR = 1064
 ER_MASTER_FATAL_ERROR_READING_BINLOG = 1236

@@ -381,12 +381,13 @@ class Handshake:
     protocol_version: int
     server_version: str  # MariaDB's "5.5.5-" replication prefix removed
     connection_id: int
-    scramble: bytes  # auth-plugin-data parts 1 and 2, without the trailing NUL
+    scramble: bytes  # the 4.1 scramble: the first 20 bytes of auth_data (fewer only from a pre-4.1 server)
     capabilities: int
     charset: int
     status: int
     auth_plugin: str
     mariadb_capabilities: int = 0
+    auth_data: bytes = b""  # auth-plugin-data parts 1 and 2 cut to auth_plugin_data_len, terminator included
 
     @property
     def is_mariadb(self) -> bool:
@@ -419,13 +420,12 @@ def parse_handshake(payload: bytes) -> Handshake:
         rd.read_bytes(6)
         maria_caps = rd.read_u32()  # reserved (zero) on MySQL
         if caps & C.CLIENT_SECURE_CONNECTION:
-            part2 = rd.read_bytes(max(13, data_len - 8))
-            scramble += part2
-        if scramble.endswith(b"\0"):
-            scramble = scramble[:-1]
+            scramble += rd.read_bytes(max(13, data_len - 8))
+            if caps & C.CLIENT_PLUGIN_AUTH and data_len > 8:
+                scramble = scramble[:data_len]  # by its length: scramble bytes are random, 0x00 included
         if caps & C.CLIENT_PLUGIN_AUTH:
             plugin = rd.read_nul_bytes(allow_eof=True).decode("ascii", "replace") or plugin
-    return Handshake(proto, version, conn_id, scramble, caps, charset, status, plugin, maria_caps)
+    return Handshake(proto, version, conn_id, scramble[:20], caps, charset, status, plugin, maria_caps, scramble)
 
 
 def build_handshake_response(
@@ -461,9 +461,11 @@ def build_handshake_response(
 
 
 def parse_auth_switch(payload: bytes) -> tuple[str, bytes]:
-    """AuthSwitchRequest (0xFE plugin NUL data) -> (plugin name, plugin data without a trailing NUL).
+    """AuthSwitchRequest (0xFE plugin NUL data) -> (plugin name, plugin data exactly as sent).
 
-    A bare 0xFE is the pre-4.1 "old password" request, which reports as plugin ``mysql_old_password``.
+    The data runs to the end of the packet and is not trimmed here: whether its last byte is a
+    terminator depends on the plugin (see :func:`plugin_scramble`). A bare 0xFE is the pre-4.1 "old
+    password" request, which reports as plugin ``mysql_old_password``.
     """
     if not payload or payload[0] != C.AUTH_SWITCH:
         raise RemoteProtocolError(f"not an auth switch request: {payload[:16]!r}")
@@ -471,10 +473,37 @@ def parse_auth_switch(payload: bytes) -> tuple[str, bytes]:
         return "mysql_old_password", b""
     rd = PacketReader(payload, 1)
     plugin = rd.read_nul_bytes(allow_eof=True).decode("ascii", "replace")
-    data = rd.read_rest()
-    if data.endswith(b"\0"):
-        data = data[:-1]
-    return plugin, data
+    return plugin, rd.read_rest()
+
+
+# The scramble each plugin pycanal speaks takes from its auth data, by length. mysql_native_password and
+# caching_sha2_password send 20 bytes and a NUL terminator; MariaDB's client_ed25519 sends 32 raw bytes
+# and nothing after them (server_ed25519.c writes NONCE_BYTES). Scramble bytes are random, so a 0x00
+# at the end (1 time in 256) or in the middle is data: nothing is ever trimmed by value.
+SCRAMBLE_LENGTHS = {"mysql_native_password": 20, "caching_sha2_password": 20, "client_ed25519": 32}
+
+
+def plugin_scramble(plugin: str, data: bytes) -> bytes:
+    """The scramble ``plugin`` signs or hashes, cut from its auth data by the plugin's length.
+
+    One NUL terminator after the scramble is allowed; a shorter or longer payload is a protocol error.
+    Data of plugins not in :data:`SCRAMBLE_LENGTHS` is returned as sent.
+    """
+    n = SCRAMBLE_LENGTHS.get(plugin)
+    if n is None:
+        return data
+    if len(data) == n or (len(data) == n + 1 and data[n] == 0):
+        return data[:n]
+    raise RemoteProtocolError(
+        f"{plugin} expects a {n}-byte scramble (and at most a NUL terminator), got {len(data)} bytes"
+    )
+
+
+def build_ssl_request(*, capabilities: int, charset: int, max_packet: int = C.MAX_PAYLOAD) -> bytes:
+    """SSLRequest: the first 32 bytes of HandshakeResponse41 with CLIENT_SSL; TLS starts after it."""
+    if not capabilities & C.CLIENT_SSL:
+        raise LocalProtocolError("an SSLRequest must carry the CLIENT_SSL capability")
+    return _U32.pack(capabilities) + _U32.pack(max_packet) + bytes((charset,)) + bytes(23)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -704,6 +733,7 @@ class TextResult:
     rows: list[tuple[Value, ...]] = field(default_factory=list)
     ok: OkPacket | None = None
     done: bool = False
+    status: int = 0  # server status flags of the last OK/EOF (NO_BACKSLASH_ESCAPES, IN_TRANS...)
     _state: str = "head"
     _ncols: int = 0
     _convs: list[Callable[[bytes], str | bytes] | None] = field(default_factory=list)
@@ -755,6 +785,7 @@ class TextResult:
         return self.done
 
     def _end(self, status: int) -> None:
+        self.status = status
         self._sets += 1
         if status & C.SERVER_MORE_RESULTS_EXISTS:
             self._state = "head"

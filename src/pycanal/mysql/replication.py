@@ -25,6 +25,7 @@ from ..errors import (
 from . import constants as C
 from .connection import MySQLConnection
 from .packet import check_mariadb_gtid_state, com_binlog_dump, com_binlog_dump_gtid, com_register_slave
+from .tls import TlsSettings
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +95,7 @@ class ReplicationConnection:
     Each event comes as its bytes from the 19-byte header through the checksum (``checksum`` says whether
     the last 4 bytes are a CRC32). ``log_file``/``log_pos`` follow the stream (ROTATE events and header
     end positions): the position after the last event read, which need not be a transaction boundary.
+    ``tls`` (canal's sslMode and certificates) applies to this connection like to any other.
     """
 
     def __init__(
@@ -112,6 +114,7 @@ class ReplicationConnection:
         read_timeout: float | None = None,
         connect_timeout: float = 10.0,
         buffer_size: int = 1 << 20,
+        tls: TlsSettings | None = None,
     ) -> None:
         if not 0 < server_id <= 0xFFFFFFFF:
             raise LocalProtocolError(f"server_id must be in 1..4294967295, got {server_id}")
@@ -139,6 +142,7 @@ class ReplicationConnection:
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
             buffer_size=buffer_size,
+            tls=tls,
         )
         self.checksum = False
         self.start_file: str | None = None

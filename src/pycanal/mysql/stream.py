@@ -22,6 +22,7 @@ from ..binlog.events import (
 )
 from ..errors import ConnectionLostError
 from .replication import ReplicationConnection
+from .tls import TlsSettings
 
 
 @dataclass
@@ -54,6 +55,7 @@ class BinlogStream:
         heartbeat_period: float = 15.0,
         schema_resolver: SchemaResolver | None = None,
         decoder: BinlogDecoder | None = None,
+        tls: TlsSettings | None = None,
     ) -> None:
         self.conn = ReplicationConnection(
             host,
@@ -66,6 +68,7 @@ class BinlogStream:
             gtid_set=gtid_set,
             stop_at_end=stop_at_end,
             heartbeat_period=heartbeat_period,
+            tls=tls,
         )
         self.decoder = decoder or BinlogDecoder(schema_resolver=schema_resolver)
         self.position = StreamPosition()

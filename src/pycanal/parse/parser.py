@@ -15,7 +15,7 @@ import contextlib
 import logging
 import random
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -33,17 +33,21 @@ from ..errors import (
     PrivilegeError,
     PycanalError,
     TableMapMissing,
+    TlsError,
 )
 from ..model import EntryPosition, LogIdentity, LogPosition
+from ..mysql.meta import MetaConnection
 from ..mysql.stream import BinlogStream
 from .ddl import DdlResult
 from .entries import EntryConverter, ParsedEntry
-from .position import DumpStart, Master, _meta_query, decide_start
+from .position import DumpStart, Master, decide_start, meta_connection, meta_query
 from .txbuffer import TransactionBuffer
 
 log = logging.getLogger(__name__)
 
 Sink = Callable[[list[ParsedEntry]], None]
+# a heartbeat that gets no answer for this long failed (a frozen master accepts TCP but never answers)
+_HEARTBEAT_TIMEOUT = 10.0
 CursorProvider = Callable[[], LogPosition | None]
 
 
@@ -244,11 +248,10 @@ class MysqlEventParser:
     # -- checks -----------------------------------------------------------------------------------------
     def _check_master(self, master: Master) -> None:
         """binlog_format and binlog_row_image must be ones the instance accepts (canal's preDump); checked
-        on every dump attempt, so a server that was down at start is checked once it answers."""
+        on every dump attempt, so a server that was down at start is checked once it answers (its errors
+        are the dump loop's: retried, or stopped with advice)."""
         rows = dict(
-            _meta_query(
-                master, "SHOW VARIABLES WHERE Variable_name IN ('binlog_format', 'binlog_row_image', 'log_bin')"
-            )
+            meta_query(master, "SHOW VARIABLES WHERE Variable_name IN ('binlog_format', 'binlog_row_image', 'log_bin')")
         )
         fmt = str(rows.get("binlog_format", "")).upper()
         image = str(rows.get("binlog_row_image", "FULL")).upper()
@@ -293,7 +296,9 @@ class MysqlEventParser:
                     exc,
                 )
                 return
-            except (AccessDeniedError, PrivilegeError) as exc:
+            except (AccessDeniedError, PrivilegeError, TlsError) as exc:
+                # a refused login, a missing grant, TLS not as sslMode asks: a server keeps trying (the
+                # user may fix it while it runs), a one-shot command stops with the advice
                 if not self.config.retry_refusals:
                     self._fail(ParserStopped(f"{self.destination}: {_refusal(self.running_master, exc)}"), exc)
                     return
@@ -368,12 +373,11 @@ class MysqlEventParser:
 
     def _dump_once(self) -> None:
         master = self.running_master
-        with _typed_meta_errors(master):
-            self._check_master(master)
-            start = self._start()
-            self.dumps += 1
-            if self.on_start is not None:
-                self.on_start(start)
+        self._check_master(master)
+        start = self._start()
+        self.dumps += 1
+        if self.on_start is not None:
+            self.on_start(start)
         log.info(
             "%s: dumping %s from %s (%s)",
             self.destination,
@@ -397,6 +401,7 @@ class MysqlEventParser:
             heartbeat_period=self.config.heartbeat_period,
             decoder=decoder,
             stop_at_end=self.config.stop_at_end,
+            tls=master.tls,
         )
         self._stream = stream
         skip = start.skip_first
@@ -458,28 +463,44 @@ class MysqlEventParser:
     # -- heartbeat detection and standby switch -----------------------------------------------------------
     def _detect(self) -> None:
         cfg = self.config
-        while not self._stop.wait(cfg.detecting_interval):
-            try:
-                _meta_query(self.running_master, cfg.detecting_sql)
+        meta: MetaConnection | None = None
+        meta_for: Master | None = None
+        try:
+            while not self._stop.wait(cfg.detecting_interval):
+                master = self.running_master
+                if meta is None or meta_for != master:  # one session per master, kept between heartbeats
+                    if meta is not None:
+                        meta.close()
+                    meta, meta_for = meta_connection(master, read_timeout=_HEARTBEAT_TIMEOUT), master
+                self._heartbeat(meta)
+        finally:
+            if meta is not None:
+                meta.close()
+
+    def _heartbeat(self, meta: MetaConnection) -> None:
+        """Run the detecting SQL; past the retry threshold of failures, ask for the standby switch."""
+        cfg = self.config
+        try:
+            meta.query(cfg.detecting_sql)
+            self._detect_failures = 0
+        except Exception as exc:
+            self._detect_failures += 1
+            log.warning(
+                "%s: heartbeat %r on %s failed (%d/%d): %s",
+                self.destination,
+                cfg.detecting_sql,
+                self.running_master.address,
+                self._detect_failures,
+                cfg.detecting_retry_threshold,
+                exc,
+            )
+            if self._detect_failures > cfg.detecting_retry_threshold:
                 self._detect_failures = 0
-            except Exception as exc:
-                self._detect_failures += 1
-                log.warning(
-                    "%s: heartbeat %r on %s failed (%d/%d): %s",
-                    self.destination,
-                    cfg.detecting_sql,
-                    self.running_master.address,
-                    self._detect_failures,
-                    cfg.detecting_retry_threshold,
-                    exc,
-                )
-                if self._detect_failures > cfg.detecting_retry_threshold:
-                    self._detect_failures = 0
-                    self._switch_requested.set()
-                    stream = self._stream
-                    if stream is not None:
-                        with contextlib.suppress(Exception):
-                            stream.close()
+                self._switch_requested.set()
+                stream = self._stream
+                if stream is not None:
+                    with contextlib.suppress(Exception):
+                        stream.close()
 
     def count_replayed(self, chunk: list[ParsedEntry]) -> None:
         """Count the rows the new master delivers up to the old master's last transaction time: an upper
@@ -524,26 +545,10 @@ class MysqlEventParser:
         )
 
 
-@contextlib.contextmanager
-def _typed_meta_errors(master: Master) -> Iterator[None]:
-    """PyMySQL's errors from the metadata queries as pycanal's typed errors, so they are retried as the
-    dump's own are. (Interim: the metadata path moves onto pycanal's own MySQL client.)"""
-    import pymysql
-
-    try:
-        yield
-    except pymysql.err.OperationalError as exc:
-        code = exc.args[0] if exc.args else 0
-        text = exc.args[1] if len(exc.args) > 1 else str(exc)
-        if code in (1045, 1698):
-            raise AccessDeniedError(code, "28000", str(text)) from exc
-        raise ConnectionLostError(f"metadata query to {master.address} failed: {text}") from exc
-    except pymysql.err.InterfaceError as exc:
-        raise ConnectionLostError(f"metadata query to {master.address} failed: {exc}") from exc
-
-
 def _refusal(master: Master, exc: BaseException) -> str:
     """What a refused login or command means, and what to do about it."""
+    if isinstance(exc, TlsError):
+        return f"no TLS connection to {master.address} as its canal.instance.*.sslMode asks: {exc}"
     if isinstance(exc, PrivilegeError):
         return (
             f"{master.address} refused a command ({exc}): grant the user REPLICATION SLAVE, REPLICATION CLIENT "

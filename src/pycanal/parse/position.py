@@ -11,12 +11,14 @@ from __future__ import annotations
 import contextlib
 import logging
 from dataclasses import dataclass
-from typing import Any
 
 from ..binlog.events import QueryEvent, RotateEvent, XidEvent
 from ..errors import PositionNotFound
 from ..model import LogPosition
+from ..mysql.meta import MetaConnection
+from ..mysql.packet import Value
 from ..mysql.stream import BinlogStream
+from ..mysql.tls import TlsSettings
 
 log = logging.getLogger(__name__)
 
@@ -44,31 +46,28 @@ class Master:
     position: int = 0
     timestamp: int = 0  # ms
     gtid: str = ""
+    tls: TlsSettings | None = None  # sslMode and certificates, for every connection to this server
 
     @property
     def address(self) -> str:
         return f"{self.host}:{self.port}"
 
 
-def _meta_query(master: Master, sql: str) -> list[tuple[Any, ...]]:
-    import pymysql
-
-    conn = pymysql.connect(
-        host=master.host,
-        port=master.port,
-        user=master.user,
-        password=master.password,
-        autocommit=True,
-        connect_timeout=10,
-        charset="utf8mb4",
+def meta_connection(master: Master, *, read_timeout: float | None = None) -> MetaConnection:
+    """A metadata session with ``master`` (opened on first use): the one path for its SQL."""
+    return MetaConnection(
+        master.host, master.port, master.user, master.password, tls=master.tls, read_timeout=read_timeout
     )
-    with contextlib.closing(conn), conn.cursor() as cur:
-        cur.execute(sql)
-        return list(cur.fetchall())
+
+
+def meta_query(master: Master, sql: str) -> list[tuple[Value, ...]]:
+    """One statement on a session of its own (closed after); errors are pycanal's typed errors."""
+    with contextlib.closing(meta_connection(master)) as meta:
+        return meta.query(sql)
 
 
 def binary_logs(master: Master) -> list[str]:
-    return [str(r[0]) for r in _meta_query(master, "SHOW BINARY LOGS")]
+    return [str(r[0]) for r in meta_query(master, "SHOW BINARY LOGS")]
 
 
 def decide_start(
@@ -145,6 +144,7 @@ def _scan_file(master: Master, name: str, ts_ms: int) -> int | None:
         log_file=name,
         log_pos=4,
         stop_at_end=True,
+        tls=master.tls,
     )
     with stream:
         for ev in stream:

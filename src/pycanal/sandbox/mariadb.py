@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SandboxError
+from .pki import TestPki, make_test_pki
 
 REPL_USER = "canal"
 REPL_PASSWORD = "canal"
@@ -54,7 +55,9 @@ class MariaDBSandbox:
     """One throwaway MariaDB server.
 
     ``row_image`` is FULL, MINIMAL or NOBLOB; ``server_id`` lets a test run a second server as a
-    standby master; ``extra`` adds my.cnf lines under ``[mysqld]``.
+    standby master; ``extra`` adds my.cnf lines under ``[mysqld]``. ``tls`` serves TLS with a CA and
+    server certificate made for this server (``pki`` has their paths, and a client certificate);
+    ``require_secure_transport`` then refuses plaintext TCP logins (the unix socket stays allowed).
     """
 
     server_id: int = 1
@@ -67,7 +70,10 @@ class MariaDBSandbox:
     extra: dict[str, Any] = field(default_factory=dict)
     time_zone: str = "+00:00"
     host: str = "127.0.0.1"
+    tls: bool = False
+    require_secure_transport: bool = False
 
+    pki: TestPki | None = field(default=None, init=False, repr=False)
     process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
     _own_dir: bool = field(default=False, init=False, repr=False)
 
@@ -109,6 +115,8 @@ class MariaDBSandbox:
             setattr(self, name, value)
         if not 1 <= int(self.server_id) <= 2**32 - 1:
             raise SandboxError(f"MariaDBSandbox server_id={self.server_id}: expected 1 .. 4294967295")
+        if self.require_secure_transport and not self.tls:
+            raise SandboxError("MariaDBSandbox require_secure_transport=True needs tls=True")
 
     # -- lifecycle ---------------------------------------------------------------------------------
     def start(self, timeout: float = 30.0) -> MariaDBSandbox:
@@ -122,6 +130,8 @@ class MariaDBSandbox:
             self.port = free_port()
         run_as_root = os.geteuid() == 0
         fresh = not os.path.isdir(os.path.join(self.datadir, "mysql"))
+        if self.tls and self.pki is None:
+            self.pki = make_test_pki(os.path.join(self.basedir, "pki"))
         self._write_cnf()
         if run_as_root:
             mysql_uid = pwd.getpwnam("mysql")
@@ -193,6 +203,12 @@ class MariaDBSandbox:
             "max_allowed_packet=256M",
             "performance_schema=OFF",
         ]
+        if self.tls:
+            assert self.pki is not None
+            pki = self.pki
+            lines += [f"ssl_ca={pki.ca_cert}", f"ssl_cert={pki.server_cert}", f"ssl_key={pki.server_key}"]
+            if self.require_secure_transport:
+                lines.append("require_secure_transport=ON")
         for key, value in self.extra.items():
             lines.append(f"{key}={value}" if value is not None else key)
         lines += ["[client]", f"socket={self.socket_path}", f"port={self.port}"]
@@ -280,7 +296,10 @@ class MariaDBSandbox:
         unix: bool = False,
         **kwargs: Any,
     ) -> Any:
-        """A PyMySQL connection (autocommit) as ``user``; ``admin`` has all privileges."""
+        """A PyMySQL connection (autocommit) as ``user``; ``admin`` has all privileges.
+
+        Over TCP to a ``tls`` sandbox it uses TLS, verified against the sandbox's CA.
+        """
         import pymysql
 
         if password is None:
@@ -293,6 +312,8 @@ class MariaDBSandbox:
         else:
             kw["host"] = self.host
             kw["port"] = self.port
+            if self.pki is not None and "ssl" not in kw:
+                kw["ssl"] = {"ca": self.pki.ca_cert}
         return pymysql.connect(**kw)
 
     def execute(self, *statements: str, database: str | None = None) -> list[tuple[Any, ...]]:

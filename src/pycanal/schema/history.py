@@ -45,7 +45,7 @@ from typing import Any
 from ..binlog import constants as C
 from ..binlog.charsets import BINARY
 from ..binlog.events import TableMapEvent
-from ..errors import SchemaHistoryError, SchemaMismatchError
+from ..errors import ConnectionLostError, SchemaHistoryError, SchemaMismatchError
 from ..model import EntryPosition
 from . import ddl as D
 from .catalog import Catalog, accept_all
@@ -589,8 +589,8 @@ class SchemaHistory:
         assert self._query is not None
         try:
             return list(self._query(sql, args))
-        except SchemaHistoryError:
-            raise
+        except (SchemaHistoryError, ConnectionLostError):
+            raise  # a lost master is the parser's to reconnect to, not a broken history
         except Exception as exc:
             raise SchemaHistoryError(f"schema query failed: {sql}: {exc}") from exc
 

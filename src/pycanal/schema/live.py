@@ -32,15 +32,6 @@ class LiveSchema:
         self._tables: dict[tuple[str, str], list[tuple[str, str, str, str | None]]] = {}
         self._collations: dict[str, int] | None = None
 
-    @classmethod
-    def from_pymysql(cls, conn: Any) -> LiveSchema:
-        def query(sql: str, args: Sequence[Any]) -> list[tuple[Any, ...]]:
-            with conn.cursor() as cur:
-                cur.execute(sql, tuple(args))
-                return list(cur.fetchall())
-
-        return cls(query)
-
     def invalidate(self, schema: str | None = None, table: str | None = None) -> None:
         """Forget cached tables: one, a whole schema, or all."""
         if schema is None:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from ..errors import SchemaHistoryError
+from ..errors import SchemaHistoryError, SchemaStoreUnavailable
 from ..model import EntryPosition
 
 # canal's INIT position for the first snapshot: before any binlog position.
@@ -463,13 +463,13 @@ class MySQLStore(_SqlStore):
                 finally:
                     cur.close()
                 self._conn.commit()
-            except pymysql.MySQLError as exc:
+            except (pymysql.MySQLError, OSError) as exc:
                 try:
                     if self._conn is not None:
                         self._conn.rollback()
-                except pymysql.MySQLError:
+                except (pymysql.MySQLError, OSError):
                     self._drop_connection()
-                raise SchemaHistoryError(f"schema history database: {exc}") from exc
+                raise _store_error(exc) from exc
 
     def _drop_connection(self) -> None:
         conn, self._conn = self._conn, None
@@ -493,6 +493,18 @@ class MySQLStore(_SqlStore):
     def close(self) -> None:
         with self._lock:
             self._drop_connection()
+
+
+def _store_error(exc: Exception) -> SchemaHistoryError:
+    """PyMySQL's errors as pycanal's, at this store's boundary: a database that cannot be reached or
+    dropped the session (client errors 2000-2999, a closed connection) is :class:`SchemaStoreUnavailable`,
+    which is a ConnectionLostError; what the server refuses stays a SchemaHistoryError with its errno."""
+    import pymysql
+
+    code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
+    if isinstance(exc, (pymysql.err.InterfaceError, OSError)) or (code is not None and 2000 <= code < 3000):
+        return SchemaStoreUnavailable(f"schema history database unreachable: {exc}")
+    return SchemaHistoryError(f"schema history database: {exc}")
 
 
 class MemoryStore:
