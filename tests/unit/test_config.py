@@ -891,3 +891,19 @@ def test_a_latin1_value_is_read_as_canal_reads_it_and_warned(tmp_path, caplog) -
     assert props == {"a": "café", "canal.instance.dbPassword": "päss"}
     assert _warnings(caplog) == [f"{path}:2: not valid UTF-8; read as ISO-8859-1 (as canal reads it): "
                                  "canal.instance.dbPassword = päss"]  # fmt: skip
+
+
+def test_scanner_logs_a_failing_start_in_one_line_and_repeats_only_at_debug(tmp_path: Path, caplog) -> None:
+    conf = tmp_path / "conf"
+    write(conf / "a" / "instance.properties", "x=1\n")
+    rec = Recorder()
+    rec.fail.add(("start", "a"))
+    scanner = rec.scanner(conf)
+    with caplog.at_level("DEBUG", logger="pycanal.config"):
+        for _ in range(3):
+            assert scanner.scan_once() == []
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert [r.getMessage() for r in errors] == ["auto scan: start of instance a failed: cannot start a"]
+    assert all(r.exc_info is None for r in errors)  # the traceback is a debug record of its own
+    rec.fail.clear()
+    assert scanner.scan_once() == [("start", "a")]
