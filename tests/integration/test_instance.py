@@ -124,6 +124,43 @@ def test_purged_binlog_stops_the_instance_with_advice(mariadb_factory, tmp_path)
         inst.stop()
 
 
+def test_auto_reset_latest_pos_mode_skips_a_purged_binlog_to_the_end(mariadb_factory, tmp_path, caplog):
+    box = mariadb_factory()
+    box.execute("CREATE DATABASE p", "CREATE TABLE p.t (id INT)", "INSERT INTO p.t VALUES (1)")
+    conf = write_conf(
+        tmp_path,
+        box.port,
+        canal__instance__master__journal__name="mysql-bin.000001",
+        canal__instance__master__position="4",
+        canal__instance__filter__regex="p\\\\..*",
+    )
+    with open(os.path.join(conf, "canal.properties"), "a") as f:
+        f.write("canal.auto.reset.latest.pos.mode = true\n")
+    box.execute("FLUSH BINARY LOGS", "FLUSH BINARY LOGS")
+    current = box.master_status()[0]
+
+    def purged() -> bool:
+        box.execute(f"PURGE BINARY LOGS TO '{current}'")
+        return "mysql-bin.000001" not in [r[0] for r in box.execute("SHOW BINARY LOGS")]
+
+    wait_for(purged, 15)
+    inst = make_instance(conf)
+    server = CanalServerWithEmbedded()
+    server.register(inst)
+    with caplog.at_level("ERROR", logger="pycanal.parse.parser"):
+        inst.start()
+    try:
+        ident = ClientIdentity("example", 1001)
+        server.subscribe(ident)
+        wait_for(lambda: inst.state == "dumping", 20)
+        box.execute("INSERT INTO p.t VALUES (2)")
+        assert drain(server, ident, 1) == [("INSERT", "p", "t", {"id": "2"})]  # row 1 was in the purged file
+        assert inst.error is None
+        assert any("NOT delivered" in r.getMessage() for r in caplog.records), caplog.text
+    finally:
+        inst.stop()
+
+
 def test_statement_binlog_format_is_refused(mariadb_factory, tmp_path):
     box = mariadb_factory(binlog_format="STATEMENT")
     conf = write_conf(tmp_path, box.port, canal__instance__binlog__format="ROW")

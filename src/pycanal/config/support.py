@@ -157,8 +157,6 @@ def instance_findings(
         _ignored(layers, ("canal.instance.filter.dml.insert", "canal.instance.filter.dml.update",
                           "canal.instance.filter.dml.delete"),
                  "not implemented yet: these row changes are delivered", ("false",)),
-        _ignored(layers, ("canal.auto.reset.latest.pos.mode",), "not implemented yet: a binlog position that "
-                 "is gone stops the destination instead of skipping to the end", ("false",)),
         _ignored(layers, (f"canal.instance.{dest}.lazy",), "lazy start is not implemented: the destination "
                  "starts at once", ("false",)),
     ]  # fmt: skip

@@ -127,6 +127,7 @@ class ParserConfig:
     # a refused login or a missing privilege is retried (a server: the user may fix it while it runs)
     # instead of stopping the parser (a one-shot command)
     retry_refusals: bool = False
+    auto_reset_latest_pos: bool = False  # canal.auto.reset.latest.pos.mode: a purged binlog skips to the end
     reconnect_min: float = 1.0
     reconnect_max: float = 10.0
     converter_options: dict[str, object] = field(default_factory=dict)
@@ -160,6 +161,7 @@ class MysqlEventParser:
         self.last_error: BaseException | None = None  # the last failure retried, until a dump works again
         self.failures = 0  # failed attempts in a row
         self.dumping = False  # a dump connection is delivering events now
+        self._reset_to_end = False  # the next dump starts at the current end (auto reset after a purge)
         self.last_position: LogPosition | None = None  # the last boundary handed to the sink
         self.switches = 0
         self.events = 0
@@ -286,6 +288,20 @@ class MysqlEventParser:
                 elif self.config.stop_at_end:
                     return
             except BinlogPurgedError as exc:
+                if self.config.auto_reset_latest_pos and not self._reset_to_end:
+                    # canal.auto.reset.latest.pos.mode: the user chose to skip to the end rather than stop
+                    log.error(
+                        "%s: the binlog to resume from (%s) is gone on %s (%s); canal.auto.reset.latest.pos.mode "
+                        "is on, so the dump restarts at the server's current end: the changes in between are "
+                        "NOT delivered",
+                        self.destination,
+                        self._where(),
+                        self.running_master.address,
+                        exc,
+                    )
+                    self._reset_to_end = True
+                    self.last_position = None
+                    continue
                 self._fail(
                     ParserStopped(
                         f"{self.destination}: the binlog to resume from is gone on {self.running_master.address} "
@@ -366,6 +382,9 @@ class MysqlEventParser:
         return f"{p.position.journal_name}:{p.position.position}" if p else "the start position"
 
     def _start(self) -> DumpStart:
+        if self._reset_to_end:
+            self._reset_to_end = False
+            return DumpStart(None, 4, reason="canal.auto.reset.latest.pos.mode after a purged binlog")
         cursor = self.last_position or self.cursor_provider()
         return decide_start(
             self.running_master, cursor, gtid_mode=self.config.gtid_mode, fallback_seconds=self.config.fallback_seconds
