@@ -380,7 +380,12 @@ def quickstart(as_json: bool, duration: float | None) -> None:
 
         def serve() -> None:
             try:
-                run_server(conf, ready=lambda srv: (listening.append(srv), ready.set()), stop=stop)
+
+                def on_ready(srv: Any) -> None:
+                    listening.append(srv)
+                    ready.set()
+
+                run_server(conf, ready=on_ready, stop=stop)
             finally:
                 ready.set()
 

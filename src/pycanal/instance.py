@@ -129,8 +129,8 @@ class CanalInstance:
             binlog_images=config.binlog_images or ("FULL", "MINIMAL", "NOBLOB"),
             converter_options=self._converter_options(f.regex),
             filter_table_error=f.table_error,
-            retry_refusals=True,
-            auto_reset_latest_pos=config.auto_reset_latest_pos_mode,  # a server keeps trying: the password or a grant may be fixed meanwhile
+            retry_refusals=True,  # a server keeps trying: the password or a grant may be fixed meanwhile
+            auto_reset_latest_pos=config.auto_reset_latest_pos_mode,
         )
         self.parser: MysqlEventParser | None = None
         self.history: Any = None

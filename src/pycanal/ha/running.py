@@ -613,8 +613,9 @@ class ZooKeeperHA:
         self._wake.set()
 
     def _run(self) -> None:
-        down_since: float | None = time.monotonic()
-        next_report = down_since + 2.0
+        started = time.monotonic()
+        down_since: float | None = started
+        next_report = started + 2.0
         report_every = 2.0
         reported = False
         while not self._stopping:

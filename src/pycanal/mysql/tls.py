@@ -19,6 +19,7 @@ import re
 import secrets
 import ssl
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlparse
 
@@ -258,7 +259,7 @@ def _load_pkcs12(path: str, data: bytes, password: str) -> object:
         ) from exc
 
 
-def _certs_pem(certs: list[object]) -> bytes:
+def _certs_pem(certs: Sequence[object]) -> bytes:
     from cryptography.hazmat.primitives import serialization
 
     return b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certs)  # type: ignore[attr-defined]
@@ -344,6 +345,6 @@ def _client_pem(cert_data: bytes, cert_path: str, key_data: bytes, key_path: str
 def _key_pem(key: object) -> bytes:
     from cryptography.hazmat.primitives import serialization
 
-    return key.private_bytes(  # type: ignore[attr-defined,no-any-return]
+    return key.private_bytes(  # type: ignore[attr-defined]
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )

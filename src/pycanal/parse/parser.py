@@ -17,7 +17,7 @@ import random
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..binlog.decoder import BinlogDecoder, SchemaResolver
 from ..binlog.events import Event, IncidentEvent, QueryEvent
@@ -70,9 +70,10 @@ class EntryHandler:
 
     def __init__(self, parser: MysqlEventParser, start: DumpStart, identity: LogIdentity) -> None:
         cfg = parser.config
+        options: dict[str, Any] = cfg.converter_options
         self.converter = EntryConverter(
-            gtid_mode=cfg.gtid_mode, gtid_start=start.gtid_set or "", on_ddl=parser.on_ddl, **cfg.converter_options
-        )  # type: ignore[arg-type]
+            gtid_mode=cfg.gtid_mode, gtid_start=start.gtid_set or "", on_ddl=parser.on_ddl, **options
+        )
         parser._converter = self.converter
         self.identity = identity
         self.parser = parser
@@ -252,9 +253,8 @@ class MysqlEventParser:
         """binlog_format and binlog_row_image must be ones the instance accepts (canal's preDump); checked
         on every dump attempt, so a server that was down at start is checked once it answers (its errors
         are the dump loop's: retried, or stopped with advice)."""
-        rows = dict(
-            meta_query(master, "SHOW VARIABLES WHERE Variable_name IN ('binlog_format', 'binlog_row_image', 'log_bin')")
-        )
+        sql = "SHOW VARIABLES WHERE Variable_name IN ('binlog_format', 'binlog_row_image', 'log_bin')"
+        rows = {str(r[0]): r[1] for r in meta_query(master, sql)}
         fmt = str(rows.get("binlog_format", "")).upper()
         image = str(rows.get("binlog_row_image", "FULL")).upper()
         if str(rows.get("log_bin", "ON")).upper() in ("OFF", "0"):

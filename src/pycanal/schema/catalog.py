@@ -555,7 +555,7 @@ class Catalog:
                     c.charset = c.collation = "binary"
                 continue
             if c.data_type in TEXTS:
-                c.data_type = c.column_type = convert_text_type(c, cs or "", self.charsets)  # type: ignore[arg-type]
+                c.data_type = c.column_type = convert_text_type(c, cs or "", self.charsets)
             c.charset, c.collation = cs, coll
 
     # --- snapshots -----------------------------------------------------------------------------

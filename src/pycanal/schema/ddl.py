@@ -756,10 +756,10 @@ class _Parser:
             if word == "TRUNCATE":
                 self.pos += 1
                 self.accept_kw("TABLE")
-                name = self.qname()
+                table = self.qname()
                 self.skip_wait()
                 self.expect_end()
-                return TruncateTable(name)
+                return TruncateTable(table)
         except DdlSyntaxError as exc:
             return Unparsed(str(exc), self.guess_tables())
         return Ignored(word)
@@ -1378,16 +1378,17 @@ class _Parser:
                 w = t.value.upper()
             if w == "CHARACTER":
                 self.expect_kw("SET")
-            cs = coll = None
+            charset: str | None = None
+            collation: str | None = None
             if w in ("CHARACTER", "CHARSET"):
-                cs = canonical_charset(self.name_value())
+                charset = canonical_charset(self.name_value())
                 if self.accept_kw("COLLATE"):
-                    coll = canonical_collation(self.name_value())
+                    collation = canonical_collation(self.name_value())
             elif w == "COLLATE":
-                coll = canonical_collation(self.name_value())
+                collation = canonical_collation(self.name_value())
             else:
                 raise DdlSyntaxError(f"DEFAULT {w}")
-            return [TableCharset(cs, coll)]
+            return [TableCharset(charset, collation)]
         if w in ("ALGORITHM", "LOCK"):
             self.accept_op("=")
             self.take()

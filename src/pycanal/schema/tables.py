@@ -528,9 +528,9 @@ def resolve_column(
         if ts.args:
             nbytes = ts.args[0] * (1 if binary else charsets.max_bytes(charset))
             level = next(i for i, (_, _, cap) in enumerate(TEXT_SIZES) if nbytes <= cap or i == 3)
-        t = TEXT_SIZES[level][1 if binary else 0]
-        col.data_type = t
-        col.column_type = t
+        name = str(TEXT_SIZES[level][1 if binary else 0])
+        col.data_type = name
+        col.column_type = name
     elif t in ("enum", "set"):
         values = tuple(v.rstrip(" ") for v in (ts.values or ()))
         col.values = values

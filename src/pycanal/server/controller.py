@@ -65,7 +65,7 @@ class CanalController:
         embedded: CanalServerWithEmbedded | None = None,
     ) -> None:
         self.conf_dir = conf_dir
-        self.config: ServerConfig = load_server_config(conf_dir, overrides=overrides, environ=environ)
+        self.config: ServerConfig = load_server_config(conf_dir, overrides=overrides, environ=environ or {})
         self.embedded = embedded or CanalServerWithEmbedded()
         self.instances: dict[str, CanalInstance] = {}  # the destinations running here
         self.scanner: InstanceScanner | None = None
@@ -78,7 +78,7 @@ class CanalController:
     def start_instance(self, destination: str) -> CanalInstance | None:
         """Start ``destination`` here; with HA, start contending for it (None: it may run elsewhere)."""
         if self.ha is not None:
-            self.ha.add(destination, partial(self._activate, destination), partial(self._deactivate, destination))
+            self.ha.add(destination, partial(self._enter, destination), partial(self._deactivate, destination))
             return self.instances.get(destination)
         return self._activate(destination)
 
@@ -100,6 +100,9 @@ class CanalController:
         with self._lock:
             self._deactivate(destination)
             self._activate(destination)
+
+    def _enter(self, destination: str) -> None:
+        self._activate(destination)
 
     def _activate(self, destination: str) -> CanalInstance:
         with self._lock:

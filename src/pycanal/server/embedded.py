@@ -307,6 +307,7 @@ class CanalServerWithEmbedded:
         meta = instance.meta_manager
         with slot.get_lock, _mapped_errors():
             last = meta.get_last_batch(identity)
+            start: LogPosition | None
             if last is not None:
                 start = last.start  # streaming: the store continues after its get cursor
             else:

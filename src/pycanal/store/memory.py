@@ -275,6 +275,7 @@ class MemoryEventStore:
             end = cur
             while mem <= limit and seq <= put:
                 ev = entries[seq & mask]
+                assert ev is not None  # slots up to the put cursor are filled
                 if isolate and ev.event_type in DDL_EVENT_TYPES:
                     if not out:
                         out.append(ev)
@@ -291,6 +292,7 @@ class MemoryEventStore:
             end = min(seq + batch_size - 1, put)
             while seq <= end:
                 ev = entries[seq & mask]
+                assert ev is not None  # slots up to the put cursor are filled
                 if isolate and ev.event_type in DDL_EVENT_TYPES:
                     if not out:
                         out.append(ev)
@@ -335,6 +337,7 @@ class MemoryEventStore:
             mem = rows = exec_time = 0
             for seq in range(first, last + 1):
                 ev = entries[seq & mask]
+                assert ev is not None  # slots up to the put cursor are filled
                 assert ev is not None  # slots between ack and get are always held
                 if not exec_time and ev.execute_time > 0:
                     exec_time = ev.execute_time
