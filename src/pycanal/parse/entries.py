@@ -79,6 +79,29 @@ def parse_field_filter(text: str | None) -> dict[str, list[str]]:
     return out
 
 
+def transaction_entry_type(query: str) -> int | None:
+    """The entry type canal's LogEventConvert makes of a QUERY that marks a transaction, else None.
+
+    ``XA START ...`` and any text ending in ``BEGIN`` become TRANSACTIONBEGIN; ``XA END ...`` and any text
+    ending in ``COMMIT`` become TRANSACTIONEND; ``XA COMMIT`` and ``XA ROLLBACK`` are ROWDATA (None here).
+    This is canal's entry mapping, the one FlatMessages follow too; where a dump may resume is another
+    question (:mod:`pycanal.binlog.transactions`).
+    """
+    head = query.lstrip()[:12].upper()
+    if head.startswith("XA START"):
+        return pb.TRANSACTIONBEGIN
+    if head.startswith("XA END"):
+        return pb.TRANSACTIONEND
+    if head.startswith(("XA COMMIT", "XA ROLLBACK")):
+        return None
+    tail = query.rstrip()[-6:].upper()
+    if tail.endswith("BEGIN"):
+        return pb.TRANSACTIONBEGIN
+    if tail.endswith("COMMIT"):
+        return pb.TRANSACTIONEND
+    return None
+
+
 class EntryConverter:
     """canal's LogEventConvert: events in, :class:`ParsedEntry` out (zero, one, or several per event)."""
 
@@ -254,15 +277,18 @@ class EntryConverter:
     def _query(self, ev: QueryEvent) -> ParsedEntry | None:
         q = ev.query
         upper = q.lstrip()[:12].upper()
-        if upper.startswith("XA START"):
+        marker = transaction_entry_type(q)
+        if marker == pb.TRANSACTIONBEGIN:
             begin = pb.TransactionBegin(threadId=ev.thread_id)
-            begin.props.add(key="XA_TYPE", value="XA START")
-            begin.props.add(key="XA_XID", value=q.lstrip()[8:])
+            if upper.startswith("XA START"):
+                begin.props.add(key="XA_TYPE", value="XA START")
+                begin.props.add(key="XA_XID", value=q.lstrip()[8:])
             return self._entry(ev, pb.TRANSACTIONBEGIN, begin.SerializeToString(), "", "", None)
-        if upper.startswith("XA END"):
+        if marker == pb.TRANSACTIONEND:
             end = pb.TransactionEnd(transactionId="0")
-            end.props.add(key="XA_TYPE", value="XA END")
-            end.props.add(key="XA_XID", value=q.lstrip()[6:])
+            if upper.startswith("XA END"):
+                end.props.add(key="XA_TYPE", value="XA END")
+                end.props.add(key="XA_XID", value=q.lstrip()[6:])
             return self._entry(ev, pb.TRANSACTIONEND, end.SerializeToString(), "", "", None)
         for kw, et in (("XA COMMIT", pb.XACOMMIT), ("XA ROLLBACK", pb.XAROLLBACK)):
             if upper.startswith(kw):
@@ -270,14 +296,6 @@ class EntryConverter:
                 rc.props.add(key="XA_TYPE", value=kw)
                 rc.props.add(key="XA_XID", value=q.lstrip()[len(kw) :])
                 return self._entry(ev, pb.ROWDATA, rc.SerializeToString(), "", "", et)
-        tail = q.rstrip()[-6:].upper()
-        if tail.endswith("BEGIN"):
-            begin = pb.TransactionBegin(threadId=ev.thread_id)
-            return self._entry(ev, pb.TRANSACTIONBEGIN, begin.SerializeToString(), "", "", None)
-        if tail.endswith("COMMIT"):
-            return self._entry(
-                ev, pb.TRANSACTIONEND, pb.TransactionEnd(transactionId="0").SerializeToString(), "", "", None
-            )
         res = classify(q, ev.schema)
         event_type = _EVENT_TYPE_VALUE[res.type]
         is_dml = event_type in (pb.INSERT, pb.UPDATE, pb.DELETE)

@@ -2,7 +2,8 @@
 
 One message per rows event (INSERT/UPDATE/DELETE), per DDL or other statement, and per ROWS_QUERY /
 ANNOTATE_ROWS text (a QUERY message with an empty database, as canal emits it). BEGIN and COMMIT give no
-message. Quirks kept because canal consumers see them (MQMessageUtils.messageConverter): ``sqlType``
+message (the statements canal makes TRANSACTIONBEGIN/END entries of, :func:`.entries.transaction_entry_type`).
+Quirks kept because canal consumers see them (MQMessageUtils.messageConverter): ``sqlType``
 takes the last row's value for a column, ``pkNames`` comes from the first row, and the set of changed
 columns behind ``old`` accumulates over the rows of one event.
 """
@@ -26,6 +27,7 @@ from ..filter import TableFilter
 from ..gtid import GtidTracker
 from .columns import ColumnMeta, table_columns
 from .ddl import classify
+from .entries import transaction_entry_type
 
 KEYS = (
     "data",
@@ -153,8 +155,8 @@ def query_message(ev: QueryEvent, *, batch_id: int = 0, gtid: str = "", ts: int 
 
 
 def is_transaction_marker(query: str) -> bool:
-    q = query.strip().upper()
-    return q in ("BEGIN", "COMMIT") or q.startswith("XA START") or q.startswith("XA END")
+    """The statement becomes a TRANSACTIONBEGIN/END entry, which canal's FlatMessages leave out."""
+    return transaction_entry_type(query) is not None
 
 
 class FlatMessageConverter:
