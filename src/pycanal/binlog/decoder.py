@@ -26,6 +26,7 @@ from ..errors import (
     TruncatedEventError,
     UnknownEventError,
 )
+from ..gtid import MysqlGtidSet, varlen_decode
 from . import constants as C
 from .events import (
     BinlogCheckpointEvent,
@@ -487,7 +488,8 @@ class BinlogDecoder:
         return ev
 
     def _previous_gtids(self, h: EventHeader, cur: _Cursor) -> Event:
-        return PreviousGtidsEvent(h, self.log_file, _decode_gtid_set(cur))
+        gtid_set, _ = MysqlGtidSet.decode(cur.rest())
+        return PreviousGtidsEvent(h, self.log_file, str(gtid_set))
 
     def _maria_gtid(self, h: EventHeader, cur: _Cursor) -> Event:
         seq_no = cur.uint(8)
@@ -910,37 +912,13 @@ def _parse_status_vars(status: bytes) -> tuple[int | None, tuple[int, int, int] 
     return sql_mode, charset, tz  # type: ignore[return-value]
 
 
-def _decode_gtid_set(cur: _Cursor) -> str:
-    """PREVIOUS_GTIDS body -> 'uuid:1-5:7-9,uuid2[:tag]:1-3' (MySQL's text form, interval ends inclusive)."""
-    n_sids = cur.uint(8)
-    # Tagged format (MySQL 8.3+): format byte 1, six bytes of count, format byte 1 again.
-    tagged = n_sids >> 56 == 1
-    if tagged:
-        n_sids = (n_sids >> 8) & ((1 << 48) - 1)
-    by_sid: dict[str, list[str]] = {}
-    for _ in range(n_sids):
-        sid = _uuid(cur.take(16))
-        tag = cur.take(_read_varlen(cur)).decode("ascii", "replace") if tagged else ""
-        ivs = []
-        for _ in range(cur.uint(8)):
-            start, stop = cur.uint(8), cur.uint(8)
-            ivs.append(f"{start}" if stop - start == 1 else f"{start}-{stop - 1}")
-        by_sid.setdefault(sid, []).extend([tag, *ivs] if tag else ivs)
-    return ",".join(":".join([sid, *rest]) for sid, rest in by_sid.items())
-
-
 def _read_varlen(cur: _Cursor) -> int:
-    """MySQL 8.4 serialization library's variable-length unsigned integer."""
-    first = cur.u8()
-    n = 1
-    while n <= 8 and first >> (n - 1) & 1:
-        n += 1
-    if n == 1:
-        return first >> 1
-    if n > 8:
-        return cur.uint(8)
-    rest = cur.uint(n - 1)
-    return ((rest << 8) | first) >> n
+    """MySQL 8.4 serialization library's variable-length unsigned integer (:func:`pycanal.gtid.varlen_decode`)."""
+    value, pos = varlen_decode(cur.buf, cur.pos)
+    if pos > cur.end:
+        raise TruncatedEventError("a variable-length integer runs past the event end")
+    cur.pos = pos
+    return value
 
 
 def _read_serialized_fields(cur: _Cursor) -> dict[int, Any]:

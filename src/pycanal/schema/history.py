@@ -45,7 +45,8 @@ from typing import Any
 from ..binlog import constants as C
 from ..binlog.charsets import BINARY
 from ..binlog.events import TableMapEvent
-from ..errors import SchemaHistoryError, SchemaMismatchError
+from ..errors import InvalidGtidSet, SchemaHistoryError, SchemaMismatchError
+from ..gtid import MariaGtidState, parse_gtid_set
 from ..model import EntryPosition
 from . import ddl as D
 from .catalog import Catalog, accept_all
@@ -187,28 +188,18 @@ def _file_key(name: str) -> tuple[str, int]:
     return (m.group(1), int(m.group(2))) if m else (name, -1)
 
 
-def _gtid_map(text: str | None) -> dict[str, int] | None:
-    if not text:
+def _gtid_map(text: str | None) -> dict[object, int] | None:
+    """The highest transaction of every MySQL (uuid, tag) or MariaDB domain in a GTID set; None when the
+    text is empty or not a GTID set."""
+    if not text or not text.strip():
         return None
-    out: dict[str, int] = {}
-    for item in text.replace("\n", "").split(","):
-        item = item.strip()
-        if not item:
-            continue
-        m = re.fullmatch(r"(\d+)-\d+-(\d+)", item)  # MariaDB domain-server-seq
-        if m:
-            out[m.group(1)] = max(out.get(m.group(1), 0), int(m.group(2)))
-            continue
-        parts = item.split(":")
-        if len(parts) < 2:
-            return None
-        hi = 0
-        for rng in parts[1:]:
-            nums = re.findall(r"\d+", rng)
-            if nums:
-                hi = max(hi, int(nums[-1]))
-        out[parts[0].lower()] = hi
-    return out or None
+    try:
+        parsed = parse_gtid_set(text)
+    except InvalidGtidSet:
+        return None
+    if isinstance(parsed, MariaGtidState):
+        return {domain: seq for domain, _, seq in parsed.positions} or None
+    return dict(parsed.last_numbers()) or None
 
 
 def _gtid_compare(a: str | None, b: str | None) -> int | None:
