@@ -37,7 +37,6 @@ table maps should drop them (``BinlogDecoder.invalidate_tables()``); :attr:`vers
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -183,11 +182,6 @@ def history_shape(tdef: TableDef) -> list[str]:
 # Ordering positions
 
 
-def _file_key(name: str) -> tuple[str, int]:
-    m = re.match(r"^(.*?)(\d+)$", name)
-    return (m.group(1), int(m.group(2))) if m else (name, -1)
-
-
 def _gtid_map(text: str | None) -> dict[object, int] | None:
     """The highest transaction of every MySQL (uuid, tag) or MariaDB domain in a GTID set; None when the
     text is empty or not a GTID set."""
@@ -222,18 +216,18 @@ def _gtid_compare(a: str | None, b: str | None) -> int | None:
 def precedes(a: EntryPosition, b: EntryPosition, *, inclusive: bool = False) -> bool:
     """Whether position ``a`` comes before ``b`` (or is ``b``, when ``inclusive``).
 
-    Same server (or unknown server): file name and offset. Otherwise the GTIDs when both have
-    comparable ones, else the timestamps (canal's rule, where an equal timestamp counts as before).
+    Same server (or unknown server): binlog file number and offset (:meth:`EntryPosition.compare`).
+    Otherwise, or when the files' base names differ, the GTIDs when both have comparable ones, else the
+    timestamps (canal's rule, where an equal timestamp counts as before).
     """
     if is_init(a):
         return True
     if is_init(b):
         return False
     same = a.server_id is None or b.server_id is None or a.server_id == b.server_id
-    if same and a.journal_name and b.journal_name and a.position is not None and b.position is not None:
-        ka = (_file_key(a.journal_name), a.position)
-        kb = (_file_key(b.journal_name), b.position)
-        return ka < kb or (inclusive and ka == kb)
+    order = a.compare(b) if same else None
+    if order is not None:
+        return order < 0 or (inclusive and order == 0)
     g = _gtid_compare(a.gtid, b.gtid)
     if g is not None:
         return g < 0 or (inclusive and g == 0)
