@@ -25,31 +25,10 @@ from ..binlog.events import (
 )
 from ..filter import TableFilter
 from ..gtid import GtidTracker
+from ..protocol.flat import new_message
 from .columns import ColumnMeta, table_columns
 from .ddl import classify
 from .entries import transaction_entry_type
-
-KEYS = (
-    "data",
-    "database",
-    "es",
-    "gtid",
-    "id",
-    "isDdl",
-    "mysqlType",
-    "old",
-    "pkNames",
-    "sql",
-    "sqlType",
-    "table",
-    "ts",
-    "type",
-)
-
-
-def _message(**fields: Any) -> dict[str, Any]:
-    """Keys in alphabetical order, nulls written, as fastjson2 with WriteNulls prints them."""
-    return {k: fields.get(k) for k in KEYS}
 
 
 class _Layout:
@@ -120,7 +99,7 @@ def rows_message(ev: RowsEvent, *, batch_id: int = 0, gtid: str = "", ts: int | 
         data = [dict(zip(names, row)) for row in ev.rows]
         last = ev.rows[-1] if ev.rows else None
     sql_types = _sql_types(lay, last) if last is not None else None
-    return _message(
+    return new_message(
         data=data or None,
         database=table.schema,
         es=ev.header.timestamp * 1000,
@@ -141,7 +120,7 @@ def rows_message(ev: RowsEvent, *, batch_id: int = 0, gtid: str = "", ts: int | 
 def query_message(ev: QueryEvent, *, batch_id: int = 0, gtid: str = "", ts: int | None = None) -> dict[str, Any]:
     """The FlatMessage of a DDL or other statement (not BEGIN/COMMIT)."""
     res = classify(ev.query, ev.schema)
-    return _message(
+    return new_message(
         database=res.schema,
         es=ev.header.timestamp * 1000,
         gtid=gtid,
@@ -197,7 +176,7 @@ class FlatMessageConverter:
             yield query_message(ev, batch_id=self.batch_id, gtid=self._gtid_text(), ts=int(self.clock() * 1000))
         elif isinstance(ev, RowsQueryEvent):
             self.batch_id += 1
-            yield _message(
+            yield new_message(
                 database="",
                 es=ev.header.timestamp * 1000,
                 gtid=self._gtid_text(),
