@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from kazoo.exceptions import ConnectionLoss, NoNodeError
 
-from pycanal.client import Connector, Message
+from pycanal.client import Connector, LiveConnection, Message
 from pycanal.client.cluster import (
     RETRYABLE,
     ClusterConnector,
@@ -191,6 +191,9 @@ class FakeSimple:
 
     def check_valid(self) -> bool:
         return self.live
+
+    def live_connection(self) -> LiveConnection | None:
+        return LiveConnection(self.address, self.local_address) if self.live and self.address else None
 
     def get_without_ack(self, batch_size: int, timeout: int | None, unit: str | int) -> Message:
         self.log.append("get")

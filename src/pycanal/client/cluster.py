@@ -186,26 +186,6 @@ class ClusterNodeAccessStrategy:
         return None
 
 
-class _NodeConnector(SimpleConnector):
-    """The SimpleConnector a cluster connector drives: it also tells whether its socket is up and its
-    local address (the client running data canal writes after connecting)."""
-
-    @property
-    def live(self) -> bool:
-        return self._connected and self._sock is not None
-
-    @property
-    def local_address(self) -> str | None:
-        sock = self._sock
-        if sock is None:
-            return None
-        try:
-            host, port = sock.getsockname()[:2]
-        except OSError:
-            return None
-        return f"{host}:{port}"
-
-
 class ClusterConnector:
     """A canal client for ``destination`` on whichever server ZooKeeper says runs it; the API of
     :class:`~pycanal.client.SimpleConnector`, so it can stand in for it.
@@ -258,7 +238,7 @@ class ClusterConnector:
             raise LocalProtocolError(f"zk_servers must be a host string or a KazooClient, not {zk_servers!r}")
         # Validates destination, client id, timeouts; never reconnects by itself across retries (this class
         # owns the retry loop) but does reconnect once inside a call that finds its socket gone.
-        self._simple = _NodeConnector(
+        self._simple = SimpleConnector(
             None,
             None,
             destination,
@@ -304,7 +284,8 @@ class ClusterConnector:
     @property
     def local_address(self) -> str | None:
         """``ip:port`` of this end of the server connection (what the client running node says), if connected."""
-        return self._simple.local_address
+        conn = self._simple.live_connection()
+        return conn.local if conn is not None else None
 
     @property
     def filter(self) -> str | None:
@@ -486,21 +467,23 @@ class ClusterConnector:
                 if self._closed.is_set():
                     raise CanalConnectionError(f"{what}: the connector was disconnected")
                 target = self._strategy.running_address if self._strategy is not None else None
-                if self._simple.live and target is not None and self._simple.address != target:
+                conn = self._simple.live_connection()
+                if conn is not None and target is not None and conn.server != target:
                     log.warning(
-                        "%s: the running server of %s moved from %s to %s:%s; switching",
+                        "%s: the running server of %s moved from %s:%s to %s:%s; switching",
                         what,
                         self.destination,
-                        self._where(),
+                        *conn.server,
                         *target,
                     )
                     self._simple.disconnect()
-                if not self._simple.live:
+                    conn = None
+                if conn is None:
                     self._simple.connect()  # also when only the socket was lost: connect() starts over
                     if monitor is not None:
-                        local = self._simple.local_address
-                        if local is not None:
-                            monitor.update_address(local)
+                        conn = self._simple.live_connection()
+                        if conn is not None and conn.local is not None:
+                            monitor.update_address(conn.local)
             if monitor is None or (monitor.active and monitor.epoch == epoch):
                 return epoch
             self._simple.disconnect()  # lost the node while connecting: not this client's turn
