@@ -12,7 +12,7 @@ without parsing it again (position, type, whether a cursor may stop there).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..binlog.events import (
     Event,
@@ -24,6 +24,7 @@ from ..binlog.events import (
     RandEvent,
     RowsEvent,
     RowsQueryEvent,
+    TableMapEvent,
     TransactionPayloadEvent,
     UserVarEvent,
     XidEvent,
@@ -32,7 +33,7 @@ from ..filter import TableFilter
 from ..gtid import GtidTracker
 from ..protocol import entry as pb
 from ..protocol.rowchange import ColumnEncoder, encode_row_change, encode_row_data
-from .columns import table_columns
+from .columns import TableLayouts, table_columns
 from .ddl import DdlResult, classify
 
 _KIND = {"INSERT": pb.INSERT, "UPDATE": pb.UPDATE, "DELETE": pb.DELETE}
@@ -131,6 +132,7 @@ class EntryConverter:
         self._cur_gtid = ""
         self._cur_sn = ""
         self._cur_lct = ""
+        self._tables: TableLayouts[_EntryTable] = TableLayouts(_EntryTable)
 
     # -------------------------------------------------------------------------------------------------
     def convert(self, ev: Event) -> list[ParsedEntry]:
@@ -179,10 +181,8 @@ class EntryConverter:
         if isinstance(ev, TransactionPayloadEvent):
             out: list[ParsedEntry] = []
             for inner in ev.events:
-                # inner events carry no position of their own: they take the payload's
-                inner.header = ev.header
-                inner.log_file = ev.log_file
-                out.extend(self.convert(inner))
+                # inner events carry no position of their own: their entries take the payload's
+                out.extend(self.convert(replace(inner, header=ev.header, log_file=ev.log_file)))
             return out
         return []
 
@@ -327,7 +327,8 @@ class EntryConverter:
         table = ev.table
         if not self.table_filter.accepts(table.schema, table.table):
             return None
-        metas = table_columns(table)
+        layout = self._tables.get(table)
+        metas = layout.metas
         full = f"{table.schema}.{table.table}".upper()
         keep = self.field_filter.get(full)
         drop = self.field_black_filter.get(full)
@@ -337,7 +338,7 @@ class EntryConverter:
                 return name.upper() in keep
             return not drop or name.upper() not in drop
 
-        encs = _encoders(table, metas)
+        encs = layout.encoders
         before_pairs = [(encs[i], k) for k, i in enumerate(ev.present) if wanted(metas[i].name)]
         row_datas = []
         if ev.kind == "UPDATE":
@@ -367,15 +368,14 @@ class EntryConverter:
         return self._entry(ev, pb.ROWDATA, store_value, table.schema, table.table, _KIND[ev.kind], rows=len(ev.rows))
 
 
-def _encoders(table: object, metas: list) -> list[ColumnEncoder]:
-    """Per-column encoders of a table map, cached with its row decoder like its column descriptions."""
-    dec = table.row_decoder  # type: ignore[attr-defined]
-    encs = dec.entry_encoders if dec is not None else None
-    if encs is None:
-        encs = [ColumnEncoder(m.index, m) for m in metas]
-        if dec is not None:
-            dec.entry_encoders = encs
-    return encs  # type: ignore[no-any-return]
+class _EntryTable:
+    """What EntryConverter derives from one table layout: canal's column descriptions and their encoders."""
+
+    __slots__ = ("encoders", "metas")
+
+    def __init__(self, table: TableMapEvent) -> None:
+        self.metas = table_columns(table)
+        self.encoders = [ColumnEncoder(m.index, m) for m in self.metas]
 
 
 def _statement_text(ev: Event) -> str:

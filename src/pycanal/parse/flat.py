@@ -26,7 +26,7 @@ from ..binlog.events import (
 from ..filter import TableFilter
 from ..gtid import GtidTracker
 from ..protocol.flat import new_message
-from .columns import ColumnMeta, table_columns
+from .columns import ColumnMeta, TableLayouts, table_columns
 from .ddl import classify
 from .entries import transaction_entry_type
 
@@ -45,15 +45,21 @@ class _Layout:
         self.unsigned = [(k, m) for k, m in enumerate(self.metas) if m.unsigned_threshold]
 
 
-def _layout(table: TableMapEvent, present: tuple[int, ...]) -> _Layout:
-    dec = table.row_decoder
-    cache: dict[tuple[int, ...], _Layout] | None = dec.flat_layouts
-    if cache is None:
-        cache = dec.flat_layouts = {}
-    lay = cache.get(present)
-    if lay is None:
-        lay = cache[present] = _Layout(table_columns(table), present)
-    return lay
+class FlatTable:
+    """What the FlatMessage builder derives from one table layout: canal's column descriptions, and a
+    :class:`_Layout` per set of present columns (built on first use)."""
+
+    __slots__ = ("layouts", "metas")
+
+    def __init__(self, table: TableMapEvent) -> None:
+        self.metas = table_columns(table)
+        self.layouts: dict[tuple[int, ...], _Layout] = {}
+
+    def layout(self, present: tuple[int, ...]) -> _Layout:
+        lay = self.layouts.get(present)
+        if lay is None:
+            lay = self.layouts[present] = _Layout(self.metas, present)
+        return lay
 
 
 def _sql_types(lay: _Layout, last_row: list[str | None]) -> dict[str, int]:
@@ -66,15 +72,25 @@ def _sql_types(lay: _Layout, last_row: list[str | None]) -> dict[str, int]:
     return types
 
 
-def rows_message(ev: RowsEvent, *, batch_id: int = 0, gtid: str = "", ts: int | None = None) -> dict[str, Any]:
-    """The FlatMessage of one rows event."""
+def rows_message(
+    ev: RowsEvent,
+    *,
+    batch_id: int = 0,
+    gtid: str = "",
+    ts: int | None = None,
+    tables: TableLayouts[FlatTable] | None = None,
+) -> dict[str, Any]:
+    """The FlatMessage of one rows event. ``tables``: a cache of table layouts (a FlatMessageConverter
+    keeps one); without it the layout is derived for this call only."""
     table = ev.table
+    flat_table = tables.get(table) if tables is not None else FlatTable(table)
     sql_types: dict[str, int] | None
     old: list[dict[str, str | None]] | None = None
     if ev.kind == "UPDATE":
         assert ev.present_after is not None
-        lay = _layout(table, ev.present_after)
-        before_lay = _layout(table, ev.present)
+        layouts = flat_table.layouts
+        lay = layouts.get(ev.present_after) or flat_table.layout(ev.present_after)
+        before_lay = layouts.get(ev.present) or flat_table.layout(ev.present)
         names = lay.names
         before_names = before_lay.names
         data = [dict(zip(names, after)) for _, after in ev.rows]
@@ -94,7 +110,7 @@ def rows_message(ev: RowsEvent, *, batch_id: int = 0, gtid: str = "", ts: int | 
                 old.append({n: v for n, v in zip(before_names, before) if n in changed})
         last = ev.rows[-1][1] if ev.rows else None
     else:
-        lay = _layout(table, ev.present)
+        lay = flat_table.layouts.get(ev.present) or flat_table.layout(ev.present)
         names = lay.names
         data = [dict(zip(names, row)) for row in ev.rows]
         last = ev.rows[-1] if ev.rows else None
@@ -156,6 +172,7 @@ class FlatMessageConverter:
         self.gtid = gtid
         self.clock = clock
         self.batch_id = 0
+        self._tables: TableLayouts[FlatTable] = TableLayouts(FlatTable)
 
     def _gtid_text(self) -> str:
         return str(self.gtid) if self.gtid is not None else ""
@@ -165,7 +182,9 @@ class FlatMessageConverter:
             if self.table_filter is not None and not self.table_filter.accepts(ev.schema, ev.table_name):
                 return
             self.batch_id += 1
-            yield rows_message(ev, batch_id=self.batch_id, gtid=self._gtid_text(), ts=int(self.clock() * 1000))
+            yield rows_message(
+                ev, batch_id=self.batch_id, gtid=self._gtid_text(), ts=int(self.clock() * 1000), tables=self._tables
+            )
         elif isinstance(ev, QueryEvent):
             if is_transaction_marker(ev.query):
                 return

@@ -17,7 +17,8 @@ history keeps every table version keyed by the binlog position of the DDL that m
 TABLE_MAP against the version in force (column count, column types and their sizes, and names when the
 server writes them, ``binlog_row_metadata=FULL``) and raises :class:`~pycanal.errors.SchemaMismatchError`
 on any difference, naming the table, the position and both shapes: values are never put on shifted
-columns. It then fills in what the TABLE_MAP lacks (names, ``mysql_type``, signedness, charsets, keys).
+columns. It then returns the columns completed with what the TABLE_MAP lacks (names, ``mysql_type``,
+signedness, charsets, keys), as new values: the TABLE_MAP itself is never written to.
 
 The rule for what the history cannot vouch for. A table is *uncertain* after DDL the interpreter does
 not understand (the statement is still stored, and a warning logged), after it was created LIKE or
@@ -39,11 +40,12 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from ..binlog import constants as C
 from ..binlog.charsets import BINARY
-from ..binlog.events import TableMapEvent
+from ..binlog.events import ColumnInfo, TableMapEvent
 from ..errors import InvalidGtidSet, SchemaHistoryError, SchemaMismatchError
 from ..gtid import MariaGtidState, parse_gtid_set
 from ..model import EntryPosition
@@ -313,7 +315,7 @@ class SchemaHistory:
 
     # --- public API ----------------------------------------------------------------------------
     @property
-    def resolver(self) -> Callable[[TableMapEvent], None]:
+    def resolver(self) -> Callable[[TableMapEvent], tuple[ColumnInfo, ...] | None]:
         """The :data:`~pycanal.binlog.decoder.SchemaResolver` for ``BinlogDecoder(schema_resolver=...)``."""
         return self.resolve
 
@@ -429,10 +431,11 @@ class SchemaHistory:
             self.store.close()
 
     # --- resolver ------------------------------------------------------------------------------
-    def resolve(self, tm: TableMapEvent) -> None:
-        """Check a TABLE_MAP against the version in force and fill in its columns (SchemaResolver)."""
+    def resolve(self, tm: TableMapEvent) -> tuple[ColumnInfo, ...] | None:
+        """Check a TABLE_MAP against the version in force and return its columns completed from it (new
+        values; a :data:`~pycanal.binlog.decoder.SchemaResolver`). None for a table the filter leaves out."""
         if not self._accept(tm.schema, tm.table):
-            return
+            return None
         with self._lock:
             pos = EntryPosition(tm.log_file, tm.header.start_pos, tm.header.server_id, tm.header.timestamp * 1000)
             tdef = self.catalog.get(tm.schema, tm.table)
@@ -448,29 +451,32 @@ class SchemaHistory:
                         )
                     else:
                         raise self._mismatch(tm, tdef, problems, "the schema history")
-            self._fill(tm, tdef)
+            return self._fill(tm, tdef)
 
-    def _fill(self, tm: TableMapEvent, tdef: TableDef) -> None:
+    def _fill(self, tm: TableMapEvent, tdef: TableDef) -> tuple[ColumnInfo, ...]:
         pk = {c.lower() for c in tdef.primary_key()}
         charsets = self.catalog.charsets
+        out = []
         for ci, cd in zip(tm.columns, tdef.columns, strict=True):
+            changes: dict[str, Any] = {"mysql_type": cd.column_type}
             if ci.name is None:
-                ci.name = cd.name
-            ci.mysql_type = cd.column_type
+                changes["name"] = cd.name
             if ci.unsigned is None and cd.data_type in _NUMERIC:
-                ci.unsigned = cd.unsigned
+                changes["unsigned"] = cd.unsigned
             if ci.charset is None:
                 if cd.charset is not None:
-                    ci.charset = charsets.collation_id(cd.collation, cd.charset)
+                    changes["charset"] = charsets.collation_id(cd.collation, cd.charset)
                 elif cd.data_type in _BINARY_TYPES:
-                    ci.charset = BINARY
+                    changes["charset"] = BINARY
             if not tm.primary_key:
-                ci.is_pk = cd.name.lower() in pk
+                changes["is_pk"] = cd.name.lower() in pk
             if cd.values is not None:
                 if cd.data_type == "enum" and ci.enum_values is None:
-                    ci.enum_values = list(cd.values)
+                    changes["enum_values"] = tuple(cd.values)
                 elif cd.data_type == "set" and ci.set_values is None:
-                    ci.set_values = list(cd.values)
+                    changes["set_values"] = tuple(cd.values)
+            out.append(replace(ci, **changes))
+        return tuple(out)
 
     def _mismatch(self, tm: TableMapEvent, tdef: TableDef, problems: list[str], source: str) -> SchemaMismatchError:
         bshape, hshape = binlog_shape(tm), history_shape(tdef)
