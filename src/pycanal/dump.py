@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from .binlog.events import Event, QueryEvent, TableMapEvent, XidEvent
+from .binlog.events import ColumnInfo, Event, QueryEvent, TableMapEvent, XidEvent
 from .errors import SchemaHistoryError, SchemaMismatchError
 from .filter import TableFilter
 from .gtid import GtidTracker
@@ -52,17 +52,16 @@ class DumpSchema:
         self.live = live
         self.accepts = accepts
 
-    def __call__(self, tm: TableMapEvent) -> None:
+    def __call__(self, tm: TableMapEvent) -> tuple[ColumnInfo, ...] | None:
         try:
-            self.history.resolve(tm)
+            return self.history.resolve(tm)
         except (SchemaMismatchError, SchemaHistoryError) as exc:
             if self.accepts is not None and not self.accepts(tm.schema, tm.table):
-                return  # its rows are not printed: their names do not matter
+                return None  # its rows are not printed: their names do not matter
             if not isinstance(exc, SchemaMismatchError):
                 raise
             if tm.has_names:
-                self.live(tm)
-                return
+                return self.live(tm)
             raise SchemaMismatchError(
                 f"{exc.reason}. The dump cannot name these columns: its schema history starts from the tables "
                 "as they are now and follows the DDL it reads, and neither gives this shape here. Start the dump "

@@ -43,6 +43,13 @@ class RemoteProtocolError(ProtocolError):
     """The peer (MySQL server or canal peer) sent bytes that break the protocol."""
 
 
+class InvalidGtidSet(ConfigError, LocalProtocolError):
+    """A GTID set text is malformed (MySQL ``uuid[:tag]:1-5`` or MariaDB ``domain-server-seq``).
+
+    A configuration error and a local protocol error at once: the text comes from configuration, a stored
+    cursor or an API argument, and it is refused before anything is sent to the server."""
+
+
 # --------------------------------------------------------------------------------------------------
 # Binlog decoding
 

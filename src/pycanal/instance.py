@@ -53,14 +53,16 @@ def _master(cfg: InstanceConfig, standby: bool = False) -> Master | None:
 
 
 def min_cursor(cursors: list[LogPosition]) -> LogPosition | None:
-    """The earliest of the clients' cursors: by file and offset for one server, else by timestamp."""
+    """The earliest of the clients' cursors: by binlog file number and offset for one server
+    (:meth:`EntryPosition.compare`), else (other server, or other binlog base name) by timestamp."""
     best: LogPosition | None = None
     for c in cursors:
         if best is None:
             best = c
             continue
-        if c.identity == best.identity:
-            if c.position.key() < best.position.key():
+        order = c.position.compare(best.position) if c.identity == best.identity else None
+        if order is not None:
+            if order < 0:
                 best = c
         elif (c.position.timestamp or 0) < (best.position.timestamp or 0):
             best = c

@@ -8,6 +8,7 @@ Imports only errors.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -19,6 +20,20 @@ LOG_POSITION_TYPE = "com.alibaba.otter.canal.protocol.position.LogPosition"
 def dumps(obj: dict[str, Any]) -> str:
     """Compact JSON as canal writes it (no spaces; keys already in canal's order)."""
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+
+
+_BINLOG_NUMBER = re.compile(r"(.*?)(\d+)")
+
+
+def binlog_file_order(name: str) -> tuple[str, int]:
+    """A binlog file name as (base, number): ``mysql-bin.000012`` -> (``mysql-bin.``, 12).
+
+    MySQL and MariaDB number binlog files upwards with at least six digits and go on past 999999 with
+    seven, so files order by that number, never by the text (``.1000000`` follows ``.999999``). Only
+    names with the same base are ordered; a name without a number is its own base, numbered -1.
+    """
+    m = _BINLOG_NUMBER.fullmatch(name)
+    return (m.group(1), int(m.group(2))) if m else (name, -1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,9 +73,23 @@ class EntryPosition:
             included=bool(d.get("included", False)),
         )
 
-    def key(self) -> tuple[str, int]:
-        """(journal, position) for ordering positions of one server."""
-        return (self.journal_name or "", self.position or 0)
+    def compare(self, other: EntryPosition) -> int | None:
+        """-1, 0 or 1 as this position is before, at or after ``other`` in one server's binlog, by the
+        number of the binlog file (:func:`binlog_file_order`), then the offset.
+
+        None when the two cannot be ordered so: a file name or offset is missing, or the files' base names
+        differ (another server, or ``log_bin`` renamed), since a name says nothing about order across
+        bases. Callers decide what else to compare then (GTIDs, timestamps); whether both positions are
+        from the same server is theirs to check too.
+        """
+        if not self.journal_name or not other.journal_name or self.position is None or other.position is None:
+            return None
+        base_a, num_a = binlog_file_order(self.journal_name)
+        base_b, num_b = binlog_file_order(other.journal_name)
+        if base_a != base_b:
+            return None
+        ka, kb = (num_a, self.position), (num_b, other.position)
+        return (ka > kb) - (ka < kb)
 
 
 @dataclass(frozen=True, slots=True)

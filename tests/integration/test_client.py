@@ -10,7 +10,7 @@ import pytest
 
 from helpers import wait_for
 from instance_helpers import make_instance, rows_of, write_conf
-from pycanal.client import Message, SimpleConnector
+from pycanal.client import LiveConnection, Message, SimpleConnector
 from pycanal.client.printer import format_entry
 from pycanal.dump import iter_flat_messages
 from pycanal.errors import (
@@ -269,6 +269,55 @@ def test_without_reconnect_a_dropped_connection_is_an_error_until_connect(env):
         c.connect()  # a new session: subscribe again (remembered filter) and go on
         expected = env.insert(2)
         assert drain(c, 2) == expected
+
+
+def test_live_connection_follows_the_socket(env):
+    c = env.connector(reconnect=False)
+    assert c.live_connection() is None  # not connected yet
+    with c:
+        live = c.live_connection()
+        assert isinstance(live, LiveConnection) and live.server == ("127.0.0.1", env.server.port)
+        assert live.local is not None and live.local.startswith("127.0.0.1:")
+        assert c.live_connection() == live  # the same socket
+        env.server.stop()
+        env.server.start()
+        with pytest.raises(CanalConnectionError):
+            c.get_without_ack(10)  # finds the socket broken and closes it
+        assert c.live_connection() is None and c.check_valid()  # connected, but no socket now
+        c.connect()
+        again = c.live_connection()
+        assert again is not None and again.server == live.server and again.local != live.local
+    assert c.live_connection() is None
+
+
+def test_live_connection_waits_for_a_connect_in_progress(env):
+    """The hook reads the socket under its lock: while another thread is half way through connecting it
+    waits, then sees the finished connection (reading the private state unlocked saw 'no connection')."""
+    dialling, release = threading.Event(), threading.Event()
+
+    def slow_address() -> tuple[str, int]:
+        dialling.set()
+        assert release.wait(10)
+        return ("127.0.0.1", env.server.port)
+
+    c = SimpleConnector(
+        None, None, DEST, username=USER, password=PASSWORD, so_timeout=10.0, address_provider=slow_address
+    )
+    connecting = threading.Thread(target=c.connect, daemon=True)
+    connecting.start()
+    assert dialling.wait(10)
+    seen: list[LiveConnection | None] = []
+    reader = threading.Thread(target=lambda: seen.append(c.live_connection()), daemon=True)
+    reader.start()
+    reader.join(0.3)
+    assert reader.is_alive() and not seen  # blocked while the connection is being set up
+    release.set()
+    connecting.join(10)
+    reader.join(10)
+    try:
+        assert seen and seen[0] is not None and seen[0].server == ("127.0.0.1", env.server.port)
+    finally:
+        c.disconnect()
 
 
 def test_reconnect_gives_up_when_the_server_stays_away(env):

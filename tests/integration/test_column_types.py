@@ -460,7 +460,7 @@ def test_table_map_metadata_and_canal_types(mariadb, alltypes):
     _run_sql(mariadb, _insert_sql(db, ROWS[4:5]))
     events = events_from_files(mariadb, start)
     tm = next(e for e in of_type(events, TableMapEvent) if e.schema == db)
-    assert tm.has_names and tm.primary_key == [0]
+    assert tm.has_names and tm.primary_key == (0,)
     metas = {m.name: m for m in table_columns(tm)}
     live = dict(
         mariadb.execute(

@@ -104,8 +104,8 @@ def test_enum_set_char_varchar_text_full_metadata():
     ins, upd, dele = rows
     tm = ins.table
     assert [c.name for c in tm.columns] == ["f1", "f2", "f3", "f4", "f5"]
-    assert tm.columns[2].enum_values == ["var1", "variant2", "foo"]
-    assert tm.columns[3].set_values == ["one", "two", "three", "four"]
+    assert tm.columns[2].enum_values == ("var1", "variant2", "foo")
+    assert tm.columns[3].set_values == ("one", "two", "three", "four")
     first = ins.rows[0]
     assert first[0] == "0123456789" * 10
     assert (first[2], first[3], first[4]) == ("1", "5", "0123456789")

@@ -7,7 +7,7 @@ import pytest
 from pycanal.errors import ConfigError, HAError
 from pycanal.ha import paths
 from pycanal.ha.data import ClientRunningData, ServerRunningData, parse_client_running, parse_server_running
-from pycanal.ha.running import parse_zk_servers, server_address
+from pycanal.ha.running import server_address
 from pycanal.model import EntryPosition, LogIdentity, LogPosition
 
 # canal-spec.md 5.2 / 4.1 samples (fastjson2: alphabetical keys, nulls omitted, no spaces)
@@ -117,14 +117,7 @@ def test_node_names():
             bad()
 
 
-def test_zk_servers_and_address(caplog):
-    assert parse_zk_servers(" 127.0.0.1:2181 , 127.0.0.1:2182 ") == "127.0.0.1:2181,127.0.0.1:2182"
-    with caplog.at_level("WARNING"):
-        assert parse_zk_servers("a:1,b:1;c:1") == "a:1,b:1"
-    assert "uses only the first" in caplog.text
-    for bad in ("", " ; ", ",,"):
-        with pytest.raises(ConfigError):
-            parse_zk_servers(bad)
+def test_server_address():
     assert server_address("10.1.1.1", "10.2.2.2", 11111) == "10.1.1.1:11111"
     assert server_address("", "10.2.2.2", 11111) == "10.2.2.2:11111"
     host, port = server_address("", "", 11111).rsplit(":", 1)

@@ -38,3 +38,15 @@ def test_ruff_format_clean():
         timeout=120,
     )
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_mypy_clean():
+    """The package ships py.typed: its types are checked (configuration in pyproject.toml)."""
+    res = subprocess.run(
+        [sys.executable, "-m", "mypy", "--no-incremental"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert res.returncode == 0, res.stdout + res.stderr

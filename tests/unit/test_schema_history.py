@@ -170,18 +170,19 @@ def test_resolver_fills_columns() -> None:
             (None, C.MYSQL_TYPE_BLOB, 4),
         ],
     )
-    h.resolver(tm)
-    assert [(c.name, c.mysql_type, c.unsigned, c.charset, c.is_pk) for c in tm.columns] == [
+    before = tm.columns
+    resolved = h.resolver(tm)
+    assert tm.columns is before and all(c.mysql_type is None for c in tm.columns)  # the TABLE_MAP is untouched
+    assert [(c.name, c.mysql_type, c.unsigned, c.charset, c.is_pk) for c in resolved] == [
         ("id", "int(10) unsigned", True, None, True),
         ("a", "varchar(10)", None, 45, False),
         ("b", "decimal(5,2)", False, None, False),
         ("e", "enum('x','y')", None, 45, False),
         ("j", "longtext", None, 46, False),
     ]
-    assert tm.columns[3].enum_values == ["x", "y"]
+    assert resolved[3].enum_values == ("x", "y")
     other = table_map("db", "not_mine", T_COLS)
-    history(table_filter=TableFilter("db\\.t")).resolver(other)  # filtered out: left alone
-    assert other.columns[0].mysql_type is None
+    assert history(table_filter=TableFilter("db\\.t")).resolver(other) is None  # filtered out: nothing to add
 
 
 @pytest.mark.parametrize(
@@ -289,8 +290,7 @@ def test_initial_snapshot_and_live_fallback() -> None:
     (snap,) = store.snapshots("d")
     assert snap.position == INIT_POSITION and h.table("db", "skip") is None
     tm = table_map("db", "t", [("id", 3, 0), ("a", 15, 10), ("b", 246, (5 << 8) | 2)])
-    h.resolver(tm)
-    assert tm.columns[1].charset == 8  # latin1_swedish_ci, from the table's charset
+    assert h.resolver(tm)[1].charset == 8  # latin1_swedish_ci, from the table's charset
 
     # a table created LIKE an unknown one is read live when it shows up, and recorded
     h.apply_ddl(pos(100), "db", "CREATE TABLE u LIKE elsewhere.src")
@@ -322,8 +322,7 @@ def test_accept_live() -> None:
     lenient = SchemaHistory(MemoryStore(), destination="d", query=server, accept_live=True)
     lenient.apply_ddl(pos(100), "db", "ALTER TABLE t DROP COLUMN b")
     tm = table_map("db", "t", T_COLS)
-    lenient.resolver(tm)
-    assert [c.mysql_type for c in tm.columns] == ["int(11)", "varchar(10)", "decimal(5,2)"]
+    assert [c.mysql_type for c in lenient.resolver(tm)] == ["int(11)", "varchar(10)", "decimal(5,2)"]
     assert lenient.store.history("d")[-1].extra["source"] == "live"
 
 

@@ -14,8 +14,10 @@ from __future__ import annotations
 import logging
 import struct
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from datetime import tzinfo
+from types import MappingProxyType
 from typing import Any
 
 from ..errors import (
@@ -26,6 +28,7 @@ from ..errors import (
     TruncatedEventError,
     UnknownEventError,
 )
+from ..gtid import MysqlGtidSet, varlen_decode
 from . import constants as C
 from .events import (
     BinlogCheckpointEvent,
@@ -114,9 +117,11 @@ _ROWS_V2 = frozenset(
 _ROWS_COMPRESSED = frozenset(range(C.MARIA_WRITE_ROWS_COMPRESSED_V1, C.MARIA_DELETE_ROWS_COMPRESSED + 1))
 LOG_EVENT_IGNORABLE_F = 0x80
 
-# A schema resolver may fill in what the TABLE_MAP does not carry (names, signedness, charsets, keys),
-# from information_schema or a schema history. It is called once per distinct TABLE_MAP.
-SchemaResolver = Callable[[TableMapEvent], None]
+# A schema resolver knows what the TABLE_MAP may not carry (names, column-type text, signedness, charsets,
+# keys), from information_schema or a schema history. It is called once per distinct TABLE_MAP and returns
+# the table's columns completed (new ColumnInfo values, as many as the TABLE_MAP has; the TABLE_MAP is never
+# written to), or None when it knows nothing to add. It may raise ColumnCountMismatch or DecodeError.
+SchemaResolver = Callable[[TableMapEvent], "Sequence[ColumnInfo] | None"]
 
 
 class _Cursor:
@@ -205,9 +210,12 @@ class BinlogDecoder:
         self.verify_checksum = verify_checksum
         self.skip_table_errors = skip_table_errors
         self.format: FormatDescriptionEvent | None = None
-        self.tables: dict[int, TableMapEvent] = {}
-        # body bytes of a TABLE_MAP -> its decoded value, with its RowDecoder
-        self._table_cache: dict[bytes, TableMapEvent] = {}
+        # table id -> the table map in force and its row decoder (None: the table's rows are skipped)
+        self._in_force: dict[int, tuple[TableMapEvent, RowDecoder | None]] = {}
+        # body bytes of a TABLE_MAP -> its resolved value (a template) and its row decoder
+        self._table_cache: dict[bytes, tuple[TableMapEvent, RowDecoder]] = {}
+        # (table id, resolved columns) -> row decoder: after invalidate_tables() an unchanged table reuses it
+        self._row_decoders: dict[tuple[int, tuple[ColumnInfo, ...]], RowDecoder] = {}
         self._table_id_size = 6
         self._post_header: bytes = b""
         self.last_event: Event | None = None
@@ -305,12 +313,10 @@ class BinlogDecoder:
     def _rotate(self, h: EventHeader, cur: _Cursor) -> Event:
         position = cur.uint(8)
         name = cur.rest().decode("utf-8", "replace")
-        ev = RotateEvent(h, self.log_file, position, name)
         if name != self.log_file:
-            self.tables.clear()
+            self._in_force.clear()
         self.log_file = name
-        ev.log_file = name
-        return ev
+        return RotateEvent(h, name, position, name)
 
     # --- statements & transactions ------------------------------------------------------------------
     def _query(self, h: EventHeader, cur: _Cursor, compressed: bool = False) -> Event:
@@ -381,11 +387,20 @@ class BinlogDecoder:
         cur.take(1)
         sql_mode, charset, tz_name = _parse_status_vars(status)
         query = cur.rest().decode("utf-8", "surrogateescape")
-        ev = QueryEvent(
-            h, self.log_file, thread_id, exec_time, error_code, schema, query, status, sql_mode, charset, tz_name
+        return QueryEvent(
+            h,
+            self.log_file,
+            thread_id,
+            exec_time,
+            error_code,
+            schema,
+            query,
+            status,
+            sql_mode,
+            charset,
+            tz_name,
+            load_file_id=file_id,
         )
-        ev.load_file_id = file_id
-        return ev
 
     def _stop(self, h: EventHeader, cur: _Cursor) -> Event:
         return StopEvent(h, self.log_file)
@@ -458,50 +473,71 @@ class BinlogDecoder:
         commit_flag = cur.u8()
         sid = _uuid(cur.take(16))
         gno = cur.uint(8)
-        ev = GtidEvent(h, self.log_file, h.type_code == C.ANONYMOUS_GTID, commit_flag, sid, gno)
+        last_committed = sequence_number = immediate = original = length = None
         if cur.left and cur.buf[cur.pos] == 2:  # LOGICAL_TIMESTAMP_TYPECODE
             cur.take(1)
-            ev.last_committed = cur.uint(8)
-            ev.sequence_number = cur.uint(8)
+            last_committed = cur.uint(8)
+            sequence_number = cur.uint(8)
             if cur.left >= 7:
                 ts = cur.uint(7)
                 if ts & (1 << 55):
                     ts &= ~(1 << 55)
-                    ev.original_commit_timestamp = cur.uint(7)
+                    original = cur.uint(7)
                 else:
-                    ev.original_commit_timestamp = ts
-                ev.immediate_commit_timestamp = ts
+                    original = ts
+                immediate = ts
                 if cur.left:
-                    ev.transaction_length = cur.lenenc()
-        return ev
+                    length = cur.lenenc()
+        return GtidEvent(
+            h,
+            self.log_file,
+            h.type_code == C.ANONYMOUS_GTID,
+            commit_flag,
+            sid,
+            gno,
+            "",
+            last_committed,
+            sequence_number,
+            immediate,
+            original,
+            length,
+        )
 
     def _gtid_tagged(self, h: EventHeader, cur: _Cursor) -> Event:
         """MySQL 8.4+ GTID_TAGGED: fields in MySQL's serialization format (varlen ints, zigzag signed)."""
         f = _read_serialized_fields(cur)
-        ev = GtidEvent(h, self.log_file, False, f.get(0, 0), _uuid(f.get(1, bytes(16))), f.get(2, 0), f.get(3, ""))
-        ev.last_committed = f.get(4)
-        ev.sequence_number = f.get(5)
-        ev.immediate_commit_timestamp = f.get(6)
-        ev.original_commit_timestamp = f.get(7, ev.immediate_commit_timestamp)
-        ev.transaction_length = f.get(8)
-        return ev
+        return GtidEvent(
+            h,
+            self.log_file,
+            False,
+            f.get(0, 0),
+            _uuid(f.get(1, bytes(16))),
+            f.get(2, 0),
+            f.get(3, ""),
+            last_committed=f.get(4),
+            sequence_number=f.get(5),
+            immediate_commit_timestamp=f.get(6),
+            original_commit_timestamp=f.get(7, f.get(6)),
+            transaction_length=f.get(8),
+        )
 
     def _previous_gtids(self, h: EventHeader, cur: _Cursor) -> Event:
-        return PreviousGtidsEvent(h, self.log_file, _decode_gtid_set(cur))
+        gtid_set, _ = MysqlGtidSet.decode(cur.rest())
+        return PreviousGtidsEvent(h, self.log_file, str(gtid_set))
 
     def _maria_gtid(self, h: EventHeader, cur: _Cursor) -> Event:
         seq_no = cur.uint(8)
         domain_id = cur.uint(4)
         flags2 = cur.u8()
-        ev = MariaGtidEvent(h, self.log_file, domain_id, seq_no, flags2)
+        commit_id = xid = None
         if flags2 & 2 and cur.left >= 8:  # FL_GROUP_COMMIT_ID
-            ev.commit_id = cur.uint(8)
+            commit_id = cur.uint(8)
         elif flags2 & (64 | 128) and cur.left >= 6:  # FL_PREPARED_XA / FL_COMPLETED_XA
             fmt = cur.uint(4)
             glen = cur.u8()
             blen = cur.u8()
-            ev.xid = (fmt, cur.take(glen), cur.take(blen))
-        return ev
+            xid = (fmt, cur.take(glen), cur.take(blen))
+        return MariaGtidEvent(h, self.log_file, domain_id, seq_no, flags2, commit_id, xid)
 
     def _maria_gtid_list(self, h: EventHeader, cur: _Cursor) -> Event:
         count = cur.uint(4) & 0x0FFFFFFF
@@ -509,7 +545,7 @@ class BinlogDecoder:
         for _ in range(count):
             domain, server, seq = cur.uint(4), cur.uint(4), cur.uint(8)
             gtids.append(f"{domain}-{server}-{seq}")
-        return MariaGtidListEvent(h, self.log_file, gtids)
+        return MariaGtidListEvent(h, self.log_file, tuple(gtids))
 
     def _binlog_checkpoint(self, h: EventHeader, cur: _Cursor) -> Event:
         n = cur.uint(4)
@@ -533,8 +569,8 @@ class BinlogDecoder:
             raw = payload
         else:
             raise DecodeError(f"TRANSACTION_PAYLOAD uses unknown compression type {ctype}")
-        ev = TransactionPayloadEvent(h, self.log_file, ctype, psize, usize)
         # Inner events carry no CRC32 and a log_pos of 0; decode them with checksums off.
+        inner: list[Event] = []
         saved = self.checksum
         self.checksum = False
         try:
@@ -545,32 +581,32 @@ class BinlogDecoder:
                 size = int.from_bytes(raw[pos + 9 : pos + 13], "little")
                 if size < C.HEADER_LEN or pos + size > len(raw):
                     raise TruncatedEventError(f"TRANSACTION_PAYLOAD inner event of {size} bytes overruns")
-                ev.events.append(self.decode(raw[pos : pos + size]))
+                inner.append(self.decode(raw[pos : pos + size]))
                 pos += size
         finally:
             self.checksum = saved
-        return ev
+        return TransactionPayloadEvent(h, self.log_file, ctype, psize, usize, tuple(inner))
 
     # --- tables & rows ------------------------------------------------------------------------------
     def _table_map(self, h: EventHeader, cur: _Cursor) -> Event:
         body = cur.buf[cur.pos : cur.end]
         cached = self._table_cache.get(body)
         if cached is not None:
-            # same table, same layout: reuse the parsed map and its row decoder
+            # same table, same layout: reuse the resolved columns and the row decoder
+            t, dec = cached
             ev = TableMapEvent(
                 h,
                 self.log_file,
-                cached.table_id,
-                cached.schema,
-                cached.table,
-                cached.columns,
-                cached.has_names,
-                cached.primary_key,
-                cached.optional_metadata,
-                cached.row_decoder,
-                cached.table_error,
+                t.table_id,
+                t.schema,
+                t.table,
+                t.columns,
+                t.has_names,
+                t.primary_key,
+                t.optional_metadata,
+                t.table_error,
             )
-            self.tables[ev.table_id] = ev
+            self._in_force[ev.table_id] = (ev, dec)
             return ev
         table_id = cur.uint(self._table_id_size)
         cur.uint(2)  # flags
@@ -586,10 +622,10 @@ class BinlogDecoder:
         if meta_block.end > cur.end:
             raise TruncatedEventError("TABLE_MAP metadata block overruns the event")
         nullable = int.from_bytes(cur.take((ncols + 7) // 8), "little")
-        columns: list[ColumnInfo] = []
-        for i, t in enumerate(types):
-            meta, real = _column_meta(t, meta_block)
-            columns.append(ColumnInfo(i, real, meta, bool(nullable >> i & 1), binlog_type=t))
+        raw: list[tuple[int, int, bool, int]] = []
+        for i, col_type in enumerate(types):
+            meta, real = _column_meta(col_type, meta_block)
+            raw.append((real, meta, bool(nullable >> i & 1), col_type))
         if meta_block.pos != meta_block.end:
             raise DecodeError(
                 f"TABLE_MAP {schema}.{table}: column metadata is {meta_block.end - meta_block.pos} bytes longer "
@@ -599,9 +635,7 @@ class BinlogDecoder:
         while cur.left:
             code = cur.u8()
             optional[code] = cur.lenenc_bytes()
-        primary_key = _apply_optional_metadata(
-            columns, optional, mariadb=self.format is not None and self.format.is_mariadb
-        )
+        columns, primary_key = _table_columns(raw, optional, mariadb=self.format is not None and self.format.is_mariadb)
         ev = TableMapEvent(
             h,
             self.log_file,
@@ -611,25 +645,49 @@ class BinlogDecoder:
             columns,
             C.META_COLUMN_NAME in optional,
             primary_key,
-            optional,
+            MappingProxyType(optional),
         )
         if self.schema_resolver is not None:
             try:
-                self.schema_resolver(ev)
+                resolved = self.schema_resolver(ev)
             except (ColumnCountMismatch, DecodeError) as exc:
                 if not self.skip_table_errors:
                     raise
                 # canal.instance.filter.table.error=true: the user chose to pass over this table's rows
                 log.warning("skipping the rows of %s.%s (filter.table.error): %s", schema, table, exc)
-                ev.table_error = str(exc)
-                self.tables[table_id] = ev
+                ev = replace(ev, table_error=str(exc))
+                self._in_force[table_id] = (ev, None)
                 return ev
-        ev.row_decoder = RowDecoder(ev, self.default_charset, self.tz)
+            if resolved is not None:
+                resolved = tuple(resolved)
+                if len(resolved) != len(columns):
+                    raise DecodeError(
+                        f"the schema resolver gave {len(resolved)} columns for {schema}.{table}, "
+                        f"whose TABLE_MAP has {len(columns)}"
+                    )
+                ev = replace(ev, columns=resolved)
+        dec = self._row_decoder(ev)
         if len(self._table_cache) > 4096:
             self._table_cache.clear()
-        self._table_cache[body] = ev
-        self.tables[table_id] = ev
+        self._table_cache[body] = (ev, dec)
+        self._in_force[table_id] = (ev, dec)
         return ev
+
+    def _row_decoder(self, table: TableMapEvent) -> RowDecoder:
+        """The row decoder of a (resolved) table map, built once per table id and column signature."""
+        key = (table.table_id, table.columns)
+        dec = self._row_decoders.get(key)
+        if dec is None:
+            dec = RowDecoder(table.columns, self.default_charset, self.tz)
+            if len(self._row_decoders) > 4096:
+                self._row_decoders.clear()
+            self._row_decoders[key] = dec
+        return dec
+
+    @property
+    def tables(self) -> dict[int, TableMapEvent]:
+        """The table maps in force, by table id (a copy)."""
+        return {table_id: t for table_id, (t, _) in self._in_force.items()}
 
     def invalidate_tables(self) -> None:
         """Forget cached table layouts (after DDL, or when the schema resolver's answers change)."""
@@ -643,10 +701,11 @@ class BinlogDecoder:
             if extra < 2:
                 raise DecodeError(f"rows event extra-data length {extra} is below 2")
             cur.take(extra - 2)
-        table = self.tables.get(table_id)
-        if table is None:
+        in_force = self._in_force.get(table_id)
+        if in_force is None:
             raise TableMapMissing(f"rows event for table id {table_id} without a preceding TABLE_MAP")
-        if table.table_error is not None:
+        table, dec = in_force
+        if dec is None:
             log.warning(
                 "skipped a %s rows event of %s.%s at %s:%d (filter.table.error): %s",
                 C.EVENT_NAMES.get(t, t),
@@ -672,7 +731,6 @@ class BinlogDecoder:
         if compressed:
             buf = _uncompress_maria(buf[pos:end])
             pos, end = 0, len(buf)
-        dec: RowDecoder = table.row_decoder
         try:
             if t == C.PARTIAL_UPDATE_ROWS:
                 assert present_after is not None
@@ -795,8 +853,11 @@ def _column_meta(t: int, cur: _Cursor) -> tuple[int, int]:
     return 0, t
 
 
-def _apply_optional_metadata(columns: list[ColumnInfo], optional: dict[int, bytes], mariadb: bool = False) -> list[int]:
-    """Spread TABLE_MAP optional metadata (binlog_row_metadata) over the columns; return the PK.
+def _table_columns(
+    raw: list[tuple[int, int, bool, int]], optional: dict[int, bytes], mariadb: bool = False
+) -> tuple[tuple[ColumnInfo, ...], tuple[int, ...]]:
+    """A TABLE_MAP's columns from (real type, metadata, nullable, binlog type) each, with the optional metadata
+    (binlog_row_metadata) spread over them; and the primary key.
 
     MariaDB counts YEAR among the numeric columns of SIGNEDNESS and GEOMETRY among the character columns
     of the charset fields; MySQL counts neither. Reading one server's lists with the other's rule shifts
@@ -804,54 +865,56 @@ def _apply_optional_metadata(columns: list[ColumnInfo], optional: dict[int, byte
     """
     numeric_types = _NUMERIC_TYPES | {C.MYSQL_TYPE_YEAR} if mariadb else _NUMERIC_TYPES
     character_types = _CHARACTER_TYPES | {C.MYSQL_TYPE_GEOMETRY} if mariadb else _CHARACTER_TYPES
-    numeric = [c for c in columns if c.type in numeric_types]
-    character = [c for c in columns if c.type in character_types]
-    enum_set = [c for c in columns if c.type in (C.MYSQL_TYPE_ENUM, C.MYSQL_TYPE_SET)]
+    types = [r[0] for r in raw]
+    attrs: list[dict[str, Any]] = [{} for _ in raw]
+    numeric = [i for i, t in enumerate(types) if t in numeric_types]
+    character = [i for i, t in enumerate(types) if t in character_types]
+    enum_set = [i for i, t in enumerate(types) if t in (C.MYSQL_TYPE_ENUM, C.MYSQL_TYPE_SET)]
     if C.META_SIGNEDNESS in optional:
         bits = int.from_bytes(optional[C.META_SIGNEDNESS], "big")
         nbits = len(optional[C.META_SIGNEDNESS]) * 8
-        for k, c in enumerate(numeric):
-            c.unsigned = bool(bits >> (nbits - 1 - k) & 1)
+        for k, i in enumerate(numeric):
+            attrs[i]["unsigned"] = bool(bits >> (nbits - 1 - k) & 1)
     for code, cols in ((C.META_DEFAULT_CHARSET, character), (C.META_ENUM_AND_SET_DEFAULT_CHARSET, enum_set)):
         if code in optional:
             cur = _Cursor(optional[code], 0, len(optional[code]))
             default = cur.lenenc()
-            for c in cols:
-                c.charset = default
+            for i in cols:
+                attrs[i]["charset"] = default
             while cur.left:
                 idx = cur.lenenc()
                 coll = cur.lenenc()
                 if idx < len(cols):
-                    cols[idx].charset = coll
+                    attrs[cols[idx]]["charset"] = coll
     for code, cols in ((C.META_COLUMN_CHARSET, character), (C.META_ENUM_AND_SET_COLUMN_CHARSET, enum_set)):
         if code in optional:
             cur = _Cursor(optional[code], 0, len(optional[code]))
-            for c in cols:
-                c.charset = cur.lenenc()
+            for i in cols:
+                attrs[i]["charset"] = cur.lenenc()
     if C.META_COLUMN_NAME in optional:
         cur = _Cursor(optional[C.META_COLUMN_NAME], 0, len(optional[C.META_COLUMN_NAME]))
-        for c in columns:
-            c.name = cur.lenenc_bytes().decode("utf-8", "replace")
+        for a in attrs:
+            a["name"] = cur.lenenc_bytes().decode("utf-8", "replace")
     for code, attr, ctype in (
         (C.META_SET_STR_VALUE, "set_values", C.MYSQL_TYPE_SET),
         (C.META_ENUM_STR_VALUE, "enum_values", C.MYSQL_TYPE_ENUM),
     ):
         if code in optional:
             cur = _Cursor(optional[code], 0, len(optional[code]))
-            for c in columns:
-                if c.type == ctype and cur.left:
-                    setattr(c, attr, [cur.lenenc_bytes().decode("utf-8", "replace") for _ in range(cur.lenenc())])
+            for i, t in enumerate(types):
+                if t == ctype and cur.left:
+                    attrs[i][attr] = tuple(cur.lenenc_bytes().decode("utf-8", "replace") for _ in range(cur.lenenc()))
     if C.META_GEOMETRY_TYPE in optional:
         cur = _Cursor(optional[C.META_GEOMETRY_TYPE], 0, len(optional[C.META_GEOMETRY_TYPE]))
-        for c in columns:
-            if c.type == C.MYSQL_TYPE_GEOMETRY and cur.left:
-                c.geometry_type = cur.lenenc()
+        for i, t in enumerate(types):
+            if t == C.MYSQL_TYPE_GEOMETRY and cur.left:
+                attrs[i]["geometry_type"] = cur.lenenc()
     if C.META_COLUMN_VISIBILITY in optional:
-        raw = optional[C.META_COLUMN_VISIBILITY]
-        bits = int.from_bytes(raw, "big")
-        nbits = len(raw) * 8
-        for k, c in enumerate(columns):
-            c.visible = bool(bits >> (nbits - 1 - k) & 1)
+        raw_bits = optional[C.META_COLUMN_VISIBILITY]
+        bits = int.from_bytes(raw_bits, "big")
+        nbits = len(raw_bits) * 8
+        for k, a in enumerate(attrs):
+            a["visible"] = bool(bits >> (nbits - 1 - k) & 1)
     pk: list[int] = []
     if C.META_SIMPLE_PRIMARY_KEY in optional:
         cur = _Cursor(optional[C.META_SIMPLE_PRIMARY_KEY], 0, len(optional[C.META_SIMPLE_PRIMARY_KEY]))
@@ -863,9 +926,13 @@ def _apply_optional_metadata(columns: list[ColumnInfo], optional: dict[int, byte
             pk.append(cur.lenenc())
             cur.lenenc()
     for i in pk:
-        if i < len(columns):
-            columns[i].is_pk = True
-    return pk
+        if i < len(attrs):
+            attrs[i]["is_pk"] = True
+    columns = tuple(
+        ColumnInfo(i, real, meta, nullable, binlog_type=binlog_type, **attrs[i])
+        for i, (real, meta, nullable, binlog_type) in enumerate(raw)
+    )
+    return columns, tuple(pk)
 
 
 def _parse_status_vars(status: bytes) -> tuple[int | None, tuple[int, int, int] | None, str | None]:
@@ -907,40 +974,16 @@ def _parse_status_vars(status: bytes) -> tuple[int | None, tuple[int, int, int] 
             pos += fixed[code]
         else:
             break
-    return sql_mode, charset, tz  # type: ignore[return-value]
-
-
-def _decode_gtid_set(cur: _Cursor) -> str:
-    """PREVIOUS_GTIDS body -> 'uuid:1-5:7-9,uuid2[:tag]:1-3' (MySQL's text form, interval ends inclusive)."""
-    n_sids = cur.uint(8)
-    # Tagged format (MySQL 8.3+): format byte 1, six bytes of count, format byte 1 again.
-    tagged = n_sids >> 56 == 1
-    if tagged:
-        n_sids = (n_sids >> 8) & ((1 << 48) - 1)
-    by_sid: dict[str, list[str]] = {}
-    for _ in range(n_sids):
-        sid = _uuid(cur.take(16))
-        tag = cur.take(_read_varlen(cur)).decode("ascii", "replace") if tagged else ""
-        ivs = []
-        for _ in range(cur.uint(8)):
-            start, stop = cur.uint(8), cur.uint(8)
-            ivs.append(f"{start}" if stop - start == 1 else f"{start}-{stop - 1}")
-        by_sid.setdefault(sid, []).extend([tag, *ivs] if tag else ivs)
-    return ",".join(":".join([sid, *rest]) for sid, rest in by_sid.items())
+    return sql_mode, charset, tz  # type: ignore[return-value,unused-ignore]
 
 
 def _read_varlen(cur: _Cursor) -> int:
-    """MySQL 8.4 serialization library's variable-length unsigned integer."""
-    first = cur.u8()
-    n = 1
-    while n <= 8 and first >> (n - 1) & 1:
-        n += 1
-    if n == 1:
-        return first >> 1
-    if n > 8:
-        return cur.uint(8)
-    rest = cur.uint(n - 1)
-    return ((rest << 8) | first) >> n
+    """MySQL 8.4 serialization library's variable-length unsigned integer (:func:`pycanal.gtid.varlen_decode`)."""
+    value, pos = varlen_decode(cur.buf, cur.pos)
+    if pos > cur.end:
+        raise TruncatedEventError("a variable-length integer runs past the event end")
+    cur.pos = pos
+    return value
 
 
 def _read_serialized_fields(cur: _Cursor) -> dict[int, Any]:

@@ -1,13 +1,22 @@
 """Binlog event values produced by :mod:`pycanal.binlog.decoder`.
 
-Events are plain slotted objects, named after MySQL's events without the ``_EVENT`` suffix. Every event
-carries its common :class:`EventHeader` and the binlog file it was read from, so a consumer can always
-say where a value came from.
+Events are slotted values, named after MySQL's events without the ``_EVENT`` suffix: the decoder builds
+each one whole and nothing writes to it afterwards (``tests/unit/test_immutable_events.py`` runs the decoder,
+the schema resolvers and both converters with every event attribute write-once to prove it). They are not
+``frozen`` dataclasses only because a frozen dataclass's ``__init__`` costs about a microsecond more per
+event on the decode path. What they hold is immutable too: the header and the TABLE_MAP's columns are
+frozen values (:class:`EventHeader`, a tuple of :class:`ColumnInfo`), and a schema source that knows more
+about a table returns new columns instead of filling these in (see
+:data:`pycanal.binlog.decoder.SchemaResolver`). The rows of a rows event are the one exception: plain lists
+of values, handed over to the consumer. Every event carries its common :class:`EventHeader` and the binlog
+file it was read from, so a consumer can always say where a value came from.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from . import constants as C
@@ -201,7 +210,7 @@ class MariaGtidEvent(Event):
 
 @dataclass(slots=True)
 class MariaGtidListEvent(Event):
-    gtids: list[str]
+    gtids: tuple[str, ...]
 
 
 @dataclass(slots=True)
@@ -216,7 +225,7 @@ class TransactionPayloadEvent(Event):
     compression_type: int
     payload_size: int
     uncompressed_size: int
-    events: list[Event] = field(default_factory=list)
+    events: tuple[Event, ...] = ()
 
 
 @dataclass(slots=True)
@@ -228,7 +237,7 @@ class IgnorableEvent(Event):
     body: bytes
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, frozen=True)
 class ColumnInfo:
     """One column as TABLE_MAP describes it, with the optional metadata spread per column."""
 
@@ -239,8 +248,8 @@ class ColumnInfo:
     name: str | None = None
     unsigned: bool | None = None  # None: server did not say (no SIGNEDNESS metadata)
     charset: int | None = None  # collation id; 63 is binary
-    enum_values: list[str] | None = None
-    set_values: list[str] | None = None
+    enum_values: tuple[str, ...] | None = None
+    set_values: tuple[str, ...] | None = None
     geometry_type: int | None = None
     visible: bool = True
     is_pk: bool = False
@@ -252,18 +261,21 @@ class ColumnInfo:
         return self.charset == 63
 
 
+_NO_METADATA: Mapping[int, bytes] = MappingProxyType({})
+
+
 @dataclass(slots=True)
 class TableMapEvent(Event):
+    """A table's id, name and column layout. ``columns`` are the resolved ones when a schema source
+    resolved the table (:data:`pycanal.binlog.decoder.SchemaResolver`), else what the binlog says."""
+
     table_id: int
     schema: str
     table: str
-    columns: list[ColumnInfo]
+    columns: tuple[ColumnInfo, ...]
     has_names: bool  # binlog_row_metadata=FULL: names come from the binlog itself
-    primary_key: list[int]
-    optional_metadata: dict[int, bytes] = field(default_factory=dict)
-    # Built lazily by rows.RowDecoder; cached with the table map, so a TABLE_MAP that repeats for
-    # every statement costs a dict lookup, not a rebuild.
-    row_decoder: Any = None
+    primary_key: tuple[int, ...]
+    optional_metadata: Mapping[int, bytes] = field(default_factory=lambda: _NO_METADATA)  # read-only
     # set when the schema source rejected this table and the user chose to skip its rows
     # (canal.instance.filter.table.error=true); its rows events then decode as IgnorableEvent
     table_error: str | None = None

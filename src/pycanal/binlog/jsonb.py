@@ -157,9 +157,9 @@ def mysql_double_str(x: float) -> str:
         if "." not in text:
             text += ".0"
         return sign + text
-    e = decpt - 1
+    exponent = decpt - 1
     mant = digits[0] + ("." + digits[1:] if n > 1 else "")
-    return f"{sign}{mant}e{e}"
+    return f"{sign}{mant}e{exponent}"
 
 
 # --- binary DECIMAL (opaque NEWDECIMAL payload) ---------------------------------------------------------
@@ -273,7 +273,7 @@ def _mysql_base64(data: bytes) -> str:
 
 # --- binary parser -------------------------------------------------------------------------------------
 
-_json_escape = json.encoder.encode_basestring  # type: ignore[attr-defined]  # MySQL's double_quote rules
+_json_escape = json.encoder.encode_basestring  # MySQL's double_quote rules
 
 
 def _canal_quote(s: str) -> str:

@@ -1,27 +1,27 @@
 """Per-table row decoding: column values straight into canal's text form.
 
-:class:`RowDecoder` is built once per TABLE_MAP (and cached with it): each column gets one small reader
-function ``(buf, pos) -> (text, new_pos)`` chosen from the column's type and metadata, so the per-row
-loop does no type dispatch at all (the asyncpg ``rows_codecs`` idea). Values come out exactly as canal
-puts them in ``Column.value`` (canal-spec.md section 1.8): integers in decimal with unsigned values
-corrected, DECIMAL as a plain string with its scale, FLOAT/DOUBLE as Java prints them, temporal types as
-``yyyy-MM-dd HH:mm:ss[.fraction to the declared precision]``, TIMESTAMP in the process's time zone,
-ENUM as its 1-based index, SET as its bitmask, binary as ISO-8859-1 text, text in the column's charset.
-NULL is ``None``. Pure: bytes in, text out; imports only the binlog package and errors.
+A :class:`RowDecoder` is built once per table layout (the decoder caches it by table id and column
+signature): each column gets one small reader function ``(buf, pos) -> (text, new_pos)`` chosen from the
+column's type and metadata, so the per-row loop does no type dispatch at all (the asyncpg ``rows_codecs``
+idea). Values come out exactly as canal puts them in ``Column.value`` (canal-spec.md section 1.8): integers
+in decimal with unsigned values corrected, DECIMAL as a plain string with its scale, FLOAT/DOUBLE as Java
+prints them, temporal types as ``yyyy-MM-dd HH:mm:ss[.fraction to the declared precision]``, TIMESTAMP in
+the process's time zone, ENUM as its 1-based index, SET as its bitmask, binary as ISO-8859-1 text, text in
+the column's charset. NULL is ``None``. Pure: bytes in, text out; imports only the binlog package and errors.
 """
 
 from __future__ import annotations
 
 import struct
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date as date_type
 from datetime import datetime, tzinfo
 
 from ..errors import DecodeError
 from . import constants as C
 from .charsets import BINARY, charset_name, codec_for
-from .events import ColumnInfo, TableMapEvent
+from .events import ColumnInfo
 from .javafmt import java_double_str, java_float_str
 from .jsonb import decode_json, parse_json_diff, render_json_diff
 
@@ -349,7 +349,7 @@ def _utc_offset(seconds: int, tz: tzinfo | None) -> int | None:
         if len(_OFFSETS) >= _CACHE_LIMIT:
             _OFFSETS.clear()
         _OFFSETS[key] = off
-    return off  # type: ignore[return-value]
+    return off
 
 
 def _timestamp_text(seconds: int, usec: int, fsp: int, tz: tzinfo | None) -> str:
@@ -713,18 +713,20 @@ def _column_lines(k: int, read: Reader, env: dict[str, object], indent: str) -> 
 
 
 class RowDecoder:
-    """Decodes the row images of one table map; built once and cached with the TABLE_MAP."""
+    """Decodes the row images of one table layout (a TABLE_MAP's resolved columns).
 
-    # canal_columns: the parse layer caches its per-table column descriptions here
-    __slots__ = ("_by_present", "canal_columns", "columns", "entry_encoders", "flat_layouts", "readers")
+    Building it is the one per-table step: a reader per column, chosen from the column's type and metadata
+    (a compiled twin of this class only has to offer the same constructor and ``read_*`` methods). The
+    binlog decoder builds one per table id and column signature and keeps it beside the table map, never
+    on it. Image readers per set of present columns are compiled on first use.
+    """
 
-    def __init__(self, table: TableMapEvent, default_codec: str = "utf-8", tz: tzinfo | None = None) -> None:
-        self.columns = table.columns
-        self.readers: list[Reader] = [make_reader(c, default_codec, tz) for c in table.columns]
-        self._by_present: dict[tuple[int, ...], list[Reader]] = {}
-        self.canal_columns: object = None
-        self.flat_layouts: object = None
-        self.entry_encoders: object = None
+    __slots__ = ("_by_present", "columns", "readers")
+
+    def __init__(self, columns: Sequence[ColumnInfo], default_codec: str = "utf-8", tz: tzinfo | None = None) -> None:
+        self.columns = tuple(columns)
+        self.readers: list[Reader] = [make_reader(c, default_codec, tz) for c in self.columns]
+        self._by_present: dict[tuple[int, ...], ImageReader] = {}
 
     def _image_reader(self, present: tuple[int, ...]) -> ImageReader:
         reader = self._by_present.get(present)
@@ -737,7 +739,7 @@ class RowDecoder:
         return self._image_reader(present)(buf, pos)
 
     def read_rows(self, buf: bytes, pos: int, end: int, present: tuple[int, ...]) -> list[list[str | None]]:
-        rows = []
+        rows: list[list[str | None]] = []
         read_image = self._image_reader(present)
         append = rows.append
         while pos < end:

@@ -6,7 +6,7 @@ Entries arrive as canal's protobuf ``Entry`` objects (:mod:`pycanal.protocol.ent
 :mod:`pycanal.client.printer` prints Entries the way canal's example client does.
 """
 
-from .base import AddressProvider, Connector, Message, static_address
+from .base import AddressProvider, Connector, LiveConnection, Message, static_address
 from .simple import SimpleConnector
 
-__all__ = ["AddressProvider", "Connector", "Message", "SimpleConnector", "static_address"]
+__all__ = ["AddressProvider", "Connector", "LiveConnection", "Message", "SimpleConnector", "static_address"]

@@ -8,6 +8,7 @@ driving a SimpleConnector whose :data:`AddressProvider` names the currently runn
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from types import TracebackType
 from typing import ClassVar, Protocol, runtime_checkable
 
@@ -22,6 +23,15 @@ def static_address(host: str, port: int) -> AddressProvider:
     """The provider of a fixed server (canal's simple connector)."""
     address = (host, port)
     return lambda: address
+
+
+@dataclass(frozen=True, slots=True)
+class LiveConnection:
+    """The connection a connector is using right now: the server it dialled and this end's ``ip:port``
+    (None when the socket cannot say, e.g. just closed)."""
+
+    server: tuple[str, int]
+    local: str | None
 
 
 class Message:

@@ -42,16 +42,15 @@ from typing import TypeVar
 
 from kazoo.client import KazooClient
 from kazoo.exceptions import KazooException, NoNodeError
-from kazoo.handlers.threading import KazooTimeoutError
 from kazoo.protocol.states import ZnodeStat
 from kazoo.recipe.watchers import DataWatch
-from kazoo.retry import KazooRetry
 
 from ..errors import (
     BatchNotFound,
     CanalConnectionError,
     CanalServerError,
     ClientNotActive,
+    ConfigError,
     HAError,
     InstanceNotStarted,
     LocalProtocolError,
@@ -64,6 +63,7 @@ from ..errors import (
 from ..ha import paths
 from ..ha.client_running import DEFAULT_DELAY, ClientRunningMonitor
 from ..ha.data import parse_server_running
+from ..ha.zk import ZkServers, parse_zk_servers, start_client
 from .base import Message
 from .simple import DEFAULT_CLIENT_ID, DEFAULT_MAX_FRAME, SimpleConnector
 
@@ -75,7 +75,6 @@ __all__ = [
     "choose_server",
     "parse_address",
     "retry_delay",
-    "zk_hosts",
 ]
 
 T = TypeVar("T")
@@ -89,14 +88,6 @@ RETRYABLE: tuple[type[Exception], ...] = (
     NotSubscribed,  # a server that never saw the subscription; the reconnect subscribes again
     RemoteProtocolError,
 )
-
-
-def zk_hosts(servers: str) -> str:
-    """canal.zkServers as kazoo's hosts string: canal lets ``;`` join several clusters into one host list."""
-    hosts = ",".join(h.strip() for part in servers.split(";") for h in part.split(",") if h.strip())
-    if not hosts:
-        raise LocalProtocolError(f"no ZooKeeper servers in {servers!r}")
-    return hosts
 
 
 def parse_address(text: str) -> tuple[str, int]:
@@ -125,23 +116,6 @@ def retry_delay(failures: int, interval: float, max_interval: float) -> float:
     if failures < 1:
         return 0.0
     return min(max_interval, interval * 2.0 ** min(failures - 1, 62))
-
-
-def start_zookeeper(hosts: str, *, session_timeout: float, connect_timeout: float) -> KazooClient:
-    """A started KazooClient, or ZooKeeperUnavailable (the client is then stopped and closed)."""
-    retry = {"max_tries": -1, "delay": 0.1, "backoff": 2, "max_delay": 5.0}
-    zk = KazooClient(
-        hosts=hosts, timeout=session_timeout, connection_retry=KazooRetry(**retry), command_retry=KazooRetry(**retry)
-    )
-    try:
-        zk.start(timeout=connect_timeout)  # stops and closes the client itself when it times out
-    except KazooTimeoutError as exc:
-        raise ZooKeeperUnavailable(f"cannot reach ZooKeeper {hosts} within {connect_timeout:g}s") from exc
-    except Exception as exc:  # bad host string and the like
-        zk.stop()
-        zk.close()
-        raise ZooKeeperUnavailable(f"cannot reach ZooKeeper {hosts}: {exc!r}") from exc
-    return zk
 
 
 class ClusterNodeAccessStrategy:
@@ -212,31 +186,12 @@ class ClusterNodeAccessStrategy:
         return None
 
 
-class _NodeConnector(SimpleConnector):
-    """The SimpleConnector a cluster connector drives: it also tells whether its socket is up and its
-    local address (the client running data canal writes after connecting)."""
-
-    @property
-    def live(self) -> bool:
-        return self._connected and self._sock is not None
-
-    @property
-    def local_address(self) -> str | None:
-        sock = self._sock
-        if sock is None:
-            return None
-        try:
-            host, port = sock.getsockname()[:2]
-        except OSError:
-            return None
-        return f"{host}:{port}"
-
-
 class ClusterConnector:
     """A canal client for ``destination`` on whichever server ZooKeeper says runs it; the API of
     :class:`~pycanal.client.SimpleConnector`, so it can stand in for it.
 
-    ``zk_servers``: canal.zkServers text (``host:port,host:port``; ``;`` joins clusters), or a started
+    ``zk_servers``: canal.zkServers text (``host:port,host:port``; ``a;b``: the first cluster's hosts, then
+    the other clusters', see :mod:`pycanal.ha.zk`), or a started
     KazooClient that the caller owns (not shared with another connector of the same destination and client
     id when ``client_running`` is on: client HA tells clients apart by their ZooKeeper session). Timeouts
     and intervals are seconds. ``running_delay``: how long a standby waits after the active client's node
@@ -272,15 +227,18 @@ class ClusterConnector:
         if zk_session_timeout <= 0 or zk_connect_timeout <= 0:
             raise LocalProtocolError("zk_session_timeout and zk_connect_timeout must be > 0")
         if isinstance(zk_servers, str):
-            self._hosts: str | None = zk_hosts(zk_servers)
+            try:
+                self._servers: ZkServers | None = parse_zk_servers(zk_servers)
+            except ConfigError as exc:
+                raise LocalProtocolError(f"zk_servers: {exc}") from exc
             self._given_zk: KazooClient | None = None
         elif isinstance(zk_servers, KazooClient):
-            self._hosts, self._given_zk = None, zk_servers
+            self._servers, self._given_zk = None, zk_servers
         else:
             raise LocalProtocolError(f"zk_servers must be a host string or a KazooClient, not {zk_servers!r}")
         # Validates destination, client id, timeouts; never reconnects by itself across retries (this class
         # owns the retry loop) but does reconnect once inside a call that finds its socket gone.
-        self._simple = _NodeConnector(
+        self._simple = SimpleConnector(
             None,
             None,
             destination,
@@ -326,7 +284,8 @@ class ClusterConnector:
     @property
     def local_address(self) -> str | None:
         """``ip:port`` of this end of the server connection (what the client running node says), if connected."""
-        return self._simple.local_address
+        conn = self._simple.live_connection()
+        return conn.local if conn is not None else None
 
     @property
     def filter(self) -> str | None:
@@ -374,9 +333,11 @@ class ClusterConnector:
                 return
             zk = self._given_zk
             if zk is None:
-                assert self._hosts is not None
-                zk = start_zookeeper(
-                    self._hosts, session_timeout=self._zk_session_timeout, connect_timeout=self._zk_connect_timeout
+                assert self._servers is not None
+                zk = start_client(
+                    self._servers,
+                    session_timeout_s=self._zk_session_timeout,
+                    connect_timeout_s=self._zk_connect_timeout,
                 )
             elif not zk.connected:
                 raise ZooKeeperUnavailable("the KazooClient given to ClusterConnector is not connected")
@@ -506,21 +467,23 @@ class ClusterConnector:
                 if self._closed.is_set():
                     raise CanalConnectionError(f"{what}: the connector was disconnected")
                 target = self._strategy.running_address if self._strategy is not None else None
-                if self._simple.live and target is not None and self._simple.address != target:
+                conn = self._simple.live_connection()
+                if conn is not None and target is not None and conn.server != target:
                     log.warning(
-                        "%s: the running server of %s moved from %s to %s:%s; switching",
+                        "%s: the running server of %s moved from %s:%s to %s:%s; switching",
                         what,
                         self.destination,
-                        self._where(),
+                        *conn.server,
                         *target,
                     )
                     self._simple.disconnect()
-                if not self._simple.live:
+                    conn = None
+                if conn is None:
                     self._simple.connect()  # also when only the socket was lost: connect() starts over
                     if monitor is not None:
-                        local = self._simple.local_address
-                        if local is not None:
-                            monitor.update_address(local)
+                        conn = self._simple.live_connection()
+                        if conn is not None and conn.local is not None:
+                            monitor.update_address(conn.local)
             if monitor is None or (monitor.active and monitor.epoch == epoch):
                 return epoch
             self._simple.disconnect()  # lost the node while connecting: not this client's turn

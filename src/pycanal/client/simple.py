@@ -54,7 +54,7 @@ from ..errors import (
 from ..protocol import packet as cp
 from ..protocol.frames import FrameDecoder, frame, parse_packet
 from . import codec
-from .base import AddressProvider, Message, static_address
+from .base import AddressProvider, LiveConnection, Message, static_address
 
 log = logging.getLogger(__name__)
 
@@ -176,6 +176,24 @@ class SimpleConnector:
     def check_valid(self) -> bool:
         """Whether the connector is connected (canal's simple connector has no client HA to ask)."""
         return self._connected
+
+    def live_connection(self) -> LiveConnection | None:
+        """The connection in use (server, this end's ``ip:port``), or None when there is none: not
+        connected, disconnected, or the socket was lost and not reopened yet.
+
+        Read under the lock that guards the socket, so it never sees one half replaced: a (re)connect in
+        progress in another thread is waited for. This is what a cluster connector asks before each call.
+        """
+        with self._write_lock:
+            sock = self._sock
+            if not self._connected or sock is None or self._address is None:
+                return None
+            try:
+                host, port = sock.getsockname()[:2]
+                local: str | None = f"{host}:{port}"
+            except OSError:
+                local = None
+            return LiveConnection(self._address, local)
 
     def __enter__(self) -> SimpleConnector:
         self.connect()

@@ -25,11 +25,12 @@ from typing import Any
 from kazoo.client import KazooClient
 from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError
 
-from ..errors import ConfigError, HAError, ZooKeeperUnavailable
+from ..errors import ConfigError, HAError
 from ..model import LogPosition
 from . import paths
 from .data import ClientRunningData, ServerRunningData, parse_client_running, parse_server_running
-from .running import make_client, parse_zk_servers, zk_wait
+from .running import zk_wait
+from .zk import start_client
 
 DEFAULT_TIMEOUT_S = 5.0
 
@@ -256,13 +257,9 @@ def status_json(status: ClusterStatus) -> dict[str, Any]:
 
 @contextmanager
 def connect(zk_servers: str, timeout: float = 10.0) -> Iterator[KazooClient]:
-    """A started kazoo client for canal.zkServers (``a;b`` keeps the first cluster), always closed."""
-    zk = make_client(parse_zk_servers(zk_servers), session_timeout_s=30.0)
-    event = zk.start_async()
+    """A started kazoo client for canal.zkServers (:func:`pycanal.ha.zk.start_client`), always closed."""
+    zk = start_client(zk_servers, session_timeout_s=30.0, connect_timeout_s=timeout)
     try:
-        event.wait(timeout)
-        if not zk.connected:
-            raise ZooKeeperUnavailable(f"ZooKeeper {zk_servers} is unreachable (no connection within {timeout:g}s)")
         yield zk
     finally:
         zk.stop()

@@ -31,7 +31,6 @@ does all ZooKeeper I/O and calls ``on_active``/``on_inactive``. Imports errors, 
 from __future__ import annotations
 
 import logging
-import socket
 import threading
 import time
 from collections import deque
@@ -46,25 +45,14 @@ from kazoo.recipe.watchers import DataWatch
 from ..errors import HAError, ZooKeeperUnavailable
 from . import paths
 from .data import ClientRunningData, parse_client_running
+from .zk import local_ip
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DEFAULT_CLIENT_ID", "DEFAULT_DELAY", "ClientRunningMonitor", "local_ip"]
+__all__ = ["DEFAULT_CLIENT_ID", "DEFAULT_DELAY", "ClientRunningMonitor"]
 
 DEFAULT_CLIENT_ID = 1001
 DEFAULT_DELAY = 5.0  # canal's ClientRunningMonitor.delayTime (seconds); canal has no property for it
-
-
-def local_ip() -> str:
-    """This host's address as canal's AddressUtils.getHostIp finds it (the host name's address), else loopback.
-
-    Only a name lookup: nothing is sent anywhere.
-    """
-    try:
-        ip = socket.gethostbyname(socket.gethostname())
-    except OSError:
-        return "127.0.0.1"
-    return ip or "127.0.0.1"
 
 
 class ClientRunningMonitor:

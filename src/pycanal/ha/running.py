@@ -22,7 +22,6 @@ request waits at most ``op_timeout`` seconds.
 from __future__ import annotations
 
 import logging
-import socket
 import threading
 import time
 from collections import deque
@@ -35,53 +34,16 @@ from kazoo.exceptions import KazooException, NodeExistsError, NoNodeError, NotEm
 from ..errors import ConfigError, HAError, ZooKeeperUnavailable
 from . import paths
 from .data import ServerRunningData, parse_server_running
+from .zk import DEFAULT_SESSION_TIMEOUT_S, ZkServers, local_ip, make_client
 
 log = logging.getLogger(__name__)
 
 DEFAULT_DELAY_S = 5.0  # canal's ServerRunningMonitor.delayTime (seconds, not configurable in canal)
-DEFAULT_SESSION_TIMEOUT_S = 90.0  # what canal's ZkClientx asks for; the server caps it (20 ticks)
 DEFAULT_OP_TIMEOUT_S = 5.0
 RECHECK_S = 10.0  # re-read the running node this often even without a watch event (belt and braces)
 
 
 # ---------------------------------------------------------------------------------------------- helpers
-
-
-def parse_zk_servers(text: str) -> str:
-    """canal.zkServers as a kazoo hosts string. canal's ``a;b`` (several clusters) keeps the first cluster."""
-    clusters = [c.strip() for c in (text or "").split(";") if c.strip()]
-    if not clusters:
-        raise ConfigError("canal.zkServers is empty")
-    hosts = ",".join(h.strip() for h in clusters[0].split(",") if h.strip())
-    if not hosts:
-        raise ConfigError(f"canal.zkServers {text!r} names no server")
-    if len(clusters) > 1:
-        log.warning(
-            "canal.zkServers lists %d ZooKeeper clusters (%s); pycanal uses only the first: %s",
-            len(clusters),
-            text,
-            hosts,
-        )
-    return hosts
-
-
-def local_ip() -> str:
-    """A non-loopback IPv4 address of this host (canal's AddressUtils.getHostIp), else 127.0.0.1."""
-    try:
-        ip = socket.gethostbyname(socket.gethostname())
-        if not ip.startswith("127."):
-            return ip
-    except OSError:
-        pass
-    try:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            s.connect(("10.255.255.255", 1))  # no packet is sent: this only picks the outgoing interface
-            ip = s.getsockname()[0]
-            if ip and not ip.startswith("0."):
-                return ip
-    except OSError:
-        pass
-    return "127.0.0.1"
 
 
 def server_address(register_ip: str, ip: str, port: int) -> str:
@@ -93,16 +55,6 @@ def server_address(register_ip: str, ip: str, port: int) -> str:
         )
     host = (register_ip or "").strip() or (ip or "").strip() or local_ip()
     return f"{host}:{port}"
-
-
-def make_client(hosts: str, session_timeout_s: float = DEFAULT_SESSION_TIMEOUT_S) -> KazooClient:
-    """A kazoo client that retries connecting forever with a backoff capped at 5 s (not started)."""
-    return KazooClient(
-        hosts=hosts,
-        timeout=session_timeout_s,
-        connection_retry={"max_tries": -1, "delay": 0.5, "backoff": 2, "max_delay": 5.0},
-        command_retry={"max_tries": 3, "delay": 0.1, "backoff": 2, "max_delay": 1.0},
-    )
 
 
 def zk_wait(zk: KazooClient, result: Any, what: str, timeout: float) -> Any:
@@ -526,7 +478,7 @@ class ZooKeeperHA:
 
     def __init__(
         self,
-        hosts: str,
+        hosts: str | ZkServers,
         address: str,
         *,
         session_timeout_s: float = DEFAULT_SESSION_TIMEOUT_S,

@@ -3,18 +3,17 @@
 Nothing here touches a socket: :class:`PacketFramer` turns bytes into payloads and payloads into bytes,
 the ``parse_*`` functions read payloads, the ``com_*`` / ``build_*`` functions return payloads. The
 commands pycanal sends to a master follow canal's MysqlConnector (canal-spec section 6.1).
-Imports: pycanal.errors, pycanal.mysql.constants and the standard library only.
+Imports: pycanal.errors, pycanal.gtid (GTID set text and binary), pycanal.mysql.constants and the standard library.
 """
 
 from __future__ import annotations
 
-import re
 import struct
-import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from ..errors import LocalProtocolError, MySQLServerError, RemoteProtocolError, server_error
+from ..gtid import MariaGtidState, MysqlGtidSet
 from . import constants as C
 
 _U16 = struct.Struct("<H")
@@ -601,73 +600,16 @@ def com_binlog_dump_gtid(
 # GTID sets
 
 
-_INTERVAL_RE = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$")
-_MARIADB_GTID_RE = re.compile(r"^\d+-\d+-\d+$")
-_GTID_TAG_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,31}$")
-
-
-def parse_gtid_set(text: str) -> dict[uuid.UUID, list[tuple[int, int]]]:
-    """MySQL GTID set text ("uuid:1-5:7,uuid2:1-3") -> {uuid: sorted merged [(first, last)] inclusive}.
-
-    Tagged GTIDs (MySQL 8.3+ "uuid:tag:1-5") are refused: their binary encoding differs.
-    """
-    result: dict[uuid.UUID, list[tuple[int, int]]] = {}
-    for part in text.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        fields = part.split(":")
-        try:
-            sid = uuid.UUID(fields[0].strip())
-        except ValueError:
-            raise LocalProtocolError(f"invalid GTID set {text!r}: {fields[0]!r} is not a UUID")
-        if len(fields) < 2:
-            raise LocalProtocolError(f"invalid GTID set {text!r}: {part!r} has no interval")
-        intervals = result.setdefault(sid, [])
-        for item in fields[1:]:
-            m = _INTERVAL_RE.match(item)
-            if not m:
-                if _GTID_TAG_RE.match(item.strip()):
-                    raise LocalProtocolError(f"GTID set {text!r}: tagged GTIDs ({item!r}) are not supported")
-                raise LocalProtocolError(f"invalid GTID set {text!r}: bad interval {item!r}")
-            first = int(m.group(1))
-            last = int(m.group(2)) if m.group(2) is not None else first
-            if first < 1 or last < first or last >= 1 << 63:
-                raise LocalProtocolError(f"invalid GTID set {text!r}: bad interval {item!r}")
-            intervals.append((first, last))
-    for sid, intervals in result.items():
-        intervals.sort()
-        merged: list[tuple[int, int]] = []
-        for first, last in intervals:
-            if merged and first <= merged[-1][1] + 1:
-                if last > merged[-1][1]:
-                    merged[-1] = (merged[-1][0], last)
-            else:
-                merged.append((first, last))
-        result[sid] = merged
-    return result
-
-
 def encode_gtid_set(text: str) -> bytes:
-    """Binary GTID set for COM_BINLOG_DUMP_GTID: n_sids u64, then per uuid: 16 bytes, n u64,
-    (start u64, end u64 exclusive) pairs. Uuids are written in sorted order."""
-    sets = parse_gtid_set(text)
-    out = [_U64.pack(len(sets))]
-    for sid in sorted(sets, key=str):
-        intervals = sets[sid]
-        out += [sid.bytes, _U64.pack(len(intervals))]
-        for first, last in intervals:
-            out += [_U64.pack(first), _U64.pack(last + 1)]
-    return b"".join(out)
+    """Binary GTID set for COM_BINLOG_DUMP_GTID (:meth:`pycanal.gtid.MysqlGtidSet.encode`); tagged sets
+    use MySQL 8.4's tagged layout. Malformed text raises InvalidGtidSet (a LocalProtocolError)."""
+    return MysqlGtidSet.parse(text).encode()
 
 
 def check_mariadb_gtid_state(text: str) -> str:
-    """Validate a MariaDB GTID position ("0-1-100,1-2-5", domain-server-seq) and return it normalized."""
-    parts = [p.strip() for p in text.split(",") if p.strip()]
-    for p in parts:
-        if not _MARIADB_GTID_RE.match(p):
-            raise LocalProtocolError(f"invalid MariaDB GTID position {text!r}: {p!r} is not domain-server-seq")
-    return ",".join(parts)
+    """Validate a MariaDB GTID position ("0-1-100,1-2-5", domain-server-seq) and return it normalized
+    (:class:`pycanal.gtid.MariaGtidState`). Malformed text raises InvalidGtidSet (a LocalProtocolError)."""
+    return str(MariaGtidState.parse(text))
 
 
 # --------------------------------------------------------------------------------------------------

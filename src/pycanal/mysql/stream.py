@@ -2,8 +2,8 @@
 
 :class:`BinlogStream` yields decoded events and knows, at any time, the last good position: the end of
 the last whole event it handed out, and the start of the last transaction boundary (a position a
-restart can resume from without landing mid-transaction). A dropped connection raises
-:class:`ConnectionLostError` carrying that position.
+restart can resume from without landing mid-transaction; :mod:`pycanal.binlog.transactions` decides
+which). A dropped connection raises :class:`ConnectionLostError` carrying that position.
 """
 
 from __future__ import annotations
@@ -13,13 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..binlog.decoder import BinlogDecoder, SchemaResolver
-from ..binlog.events import (
-    Event,
-    HeartbeatEvent,
-    QueryEvent,
-    RotateEvent,
-    XidEvent,
-)
+from ..binlog.events import Event, HeartbeatEvent, RotateEvent
+from ..binlog.transactions import TransactionTracker
 from ..errors import ConnectionLostError
 from .replication import ReplicationConnection
 from .tls import TlsSettings
@@ -92,6 +87,7 @@ class BinlogStream:
             pos.log_pos = pos.boundary_pos = conn.start_pos or 4
             self.decoder.log_file = conn.start_file
         decode = self.decoder.decode
+        boundaries = TransactionTracker()
         while True:
             try:
                 raw = conn.read_event()
@@ -109,11 +105,12 @@ class BinlogStream:
                 # a rotate always falls between transactions
                 pos.log_file, pos.log_pos = ev.next_file, ev.position
                 pos.boundary_file, pos.boundary_pos = ev.next_file, ev.position
+                boundaries.reset()
             elif h.log_pos and not isinstance(ev, HeartbeatEvent):
                 pos.log_pos = h.log_pos
                 pos.log_file = ev.log_file
                 if h.timestamp:
                     pos.timestamp = h.timestamp
-                if isinstance(ev, XidEvent) or (isinstance(ev, QueryEvent) and ev.query.strip().upper() != "BEGIN"):
+                if boundaries.feed(ev):
                     pos.boundary_file, pos.boundary_pos = ev.log_file, h.log_pos
             yield ev

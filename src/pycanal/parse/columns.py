@@ -4,12 +4,15 @@ canal sets ``Column.sqlType`` (a java.sql.Types code) from the binlog type, the 
 for unsigned integers, the value itself: a value that does not fit the signed type moves the sqlType
 one size up (canal-spec.md section 1.8; LogEventConvert). NULL values take their sqlType from another
 table in canal, which differs for SET (BLOB) and MySQL JSON (OTHER); both quirks are kept because
-canal clients see them. Everything here is computed once per TABLE_MAP, never per row.
+canal clients see them. Everything here is computed once per table layout, never per row; the parse layer
+keeps what it derives in its own :class:`TableLayouts` cache.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from ..binlog import constants as C
 from ..binlog.charsets import BINARY, charset_name
@@ -137,15 +140,49 @@ def column_meta(
 
 
 def table_columns(table: TableMapEvent) -> list[ColumnMeta]:
-    """canal's column descriptions for a table map, cached on the map's row decoder."""
-    dec = table.row_decoder
-    cached = getattr(dec, "canal_columns", None) if dec is not None else None
-    if cached is not None:
-        return cached  # type: ignore[no-any-return]
-    metas = [column_meta(c, c.name, getattr(c, "mysql_type", None)) for c in table.columns]
-    if dec is not None:
-        dec.canal_columns = metas
-    return metas
+    """canal's column descriptions for a table map (computed; :class:`TableLayouts` caches what is derived
+    from them)."""
+    return [column_meta(c, c.name, c.mysql_type) for c in table.columns]
+
+
+T = TypeVar("T")
+
+
+class TableLayouts(Generic[T]):
+    """The parse layer's own cache of what it derives from a table map (column descriptions, Entry encoders,
+    FlatMessage layouts): ``build(table)`` runs once per table id and column signature.
+
+    The signature is what a layout depends on: the schema and table names and the resolved columns (types,
+    metadata, names, column-type text, keys, charsets). A TABLE_MAP repeated for every statement carries the
+    very columns tuple its first decoding made (the binlog decoder reuses it), so a hit is a dict lookup
+    and an identity test; columns rebuilt equal (after ``invalidate_tables()``) are recognised by value.
+    Nothing is stored on the events or the row decoder.
+    """
+
+    __slots__ = ("_build", "_by_id", "_limit")
+
+    def __init__(self, build: Callable[[TableMapEvent], T], limit: int = 4096) -> None:
+        self._build = build
+        self._limit = limit
+        self._by_id: dict[int, tuple[tuple[ColumnInfo, ...], str, str, T]] = {}
+
+    def get(self, table: TableMapEvent) -> T:
+        hit = self._by_id.get(table.table_id)
+        if hit is not None:
+            columns, schema, name, value = hit
+            if columns is table.columns and schema is table.schema and name is table.table:
+                return value  # the same TABLE_MAP again: the decoder reuses its values
+            if columns == table.columns and schema == table.schema and name == table.table:
+                self._by_id[table.table_id] = (table.columns, table.schema, table.table, value)
+                return value
+        value = self._build(table)
+        if len(self._by_id) >= self._limit:
+            self._by_id.clear()
+        self._by_id[table.table_id] = (table.columns, table.schema, table.table, value)
+        return value
+
+    def __len__(self) -> int:
+        return len(self._by_id)
 
 
 _INT_NAMES = {
@@ -157,7 +194,7 @@ _INT_NAMES = {
 }
 
 
-def _quoted(values: list[str] | None) -> str:
+def _quoted(values: Sequence[str] | None) -> str:
     if not values:
         return ""
     return "(" + ",".join("'" + v.replace("'", "''") + "'" for v in values) + ")"

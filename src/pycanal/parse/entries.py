@@ -12,7 +12,7 @@ without parsing it again (position, type, whether a cursor may stop there).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..binlog.events import (
     Event,
@@ -24,6 +24,7 @@ from ..binlog.events import (
     RandEvent,
     RowsEvent,
     RowsQueryEvent,
+    TableMapEvent,
     TransactionPayloadEvent,
     UserVarEvent,
     XidEvent,
@@ -32,7 +33,7 @@ from ..filter import TableFilter
 from ..gtid import GtidTracker
 from ..protocol import entry as pb
 from ..protocol.rowchange import ColumnEncoder, encode_row_change, encode_row_data
-from .columns import table_columns
+from .columns import TableLayouts, table_columns
 from .ddl import DdlResult, classify
 
 _KIND = {"INSERT": pb.INSERT, "UPDATE": pb.UPDATE, "DELETE": pb.DELETE}
@@ -79,6 +80,29 @@ def parse_field_filter(text: str | None) -> dict[str, list[str]]:
     return out
 
 
+def transaction_entry_type(query: str) -> int | None:
+    """The entry type canal's LogEventConvert makes of a QUERY that marks a transaction, else None.
+
+    ``XA START ...`` and any text ending in ``BEGIN`` become TRANSACTIONBEGIN; ``XA END ...`` and any text
+    ending in ``COMMIT`` become TRANSACTIONEND; ``XA COMMIT`` and ``XA ROLLBACK`` are ROWDATA (None here).
+    This is canal's entry mapping, the one FlatMessages follow too; where a dump may resume is another
+    question (:mod:`pycanal.binlog.transactions`).
+    """
+    head = query.lstrip()[:12].upper()
+    if head.startswith("XA START"):
+        return pb.TRANSACTIONBEGIN
+    if head.startswith("XA END"):
+        return pb.TRANSACTIONEND
+    if head.startswith(("XA COMMIT", "XA ROLLBACK")):
+        return None
+    tail = query.rstrip()[-6:].upper()
+    if tail.endswith("BEGIN"):
+        return pb.TRANSACTIONBEGIN
+    if tail.endswith("COMMIT"):
+        return pb.TRANSACTIONEND
+    return None
+
+
 class EntryConverter:
     """canal's LogEventConvert: events in, :class:`ParsedEntry` out (zero, one, or several per event)."""
 
@@ -108,6 +132,7 @@ class EntryConverter:
         self._cur_gtid = ""
         self._cur_sn = ""
         self._cur_lct = ""
+        self._tables: TableLayouts[_EntryTable] = TableLayouts(_EntryTable)
 
     # -------------------------------------------------------------------------------------------------
     def convert(self, ev: Event) -> list[ParsedEntry]:
@@ -156,10 +181,8 @@ class EntryConverter:
         if isinstance(ev, TransactionPayloadEvent):
             out: list[ParsedEntry] = []
             for inner in ev.events:
-                # inner events carry no position of their own: they take the payload's
-                inner.header = ev.header
-                inner.log_file = ev.log_file
-                out.extend(self.convert(inner))
+                # inner events carry no position of their own: their entries take the payload's
+                out.extend(self.convert(replace(inner, header=ev.header, log_file=ev.log_file)))
             return out
         return []
 
@@ -196,7 +219,7 @@ class EntryConverter:
             eventLength=h.event_size,
         )
         if event_type is not None:
-            header.eventType = event_type
+            header.eventType = event_type  # type: ignore[assignment]  # protobuf enums are ints
         if schema:
             header.schemaName = schema
         if table:
@@ -232,7 +255,7 @@ class EntryConverter:
         rows: int = -1,
     ) -> ParsedEntry:
         header = self._header(ev, schema, table, event_type, rows)
-        e = pb.Entry(header=header, entryType=entry_type, storeValue=store_value)
+        e = pb.Entry(header=header, entryType=entry_type, storeValue=store_value)  # type: ignore[arg-type]
         h = ev.header
         return ParsedEntry(
             e,
@@ -254,15 +277,18 @@ class EntryConverter:
     def _query(self, ev: QueryEvent) -> ParsedEntry | None:
         q = ev.query
         upper = q.lstrip()[:12].upper()
-        if upper.startswith("XA START"):
+        marker = transaction_entry_type(q)
+        if marker == pb.TRANSACTIONBEGIN:
             begin = pb.TransactionBegin(threadId=ev.thread_id)
-            begin.props.add(key="XA_TYPE", value="XA START")
-            begin.props.add(key="XA_XID", value=q.lstrip()[8:])
+            if upper.startswith("XA START"):
+                begin.props.add(key="XA_TYPE", value="XA START")
+                begin.props.add(key="XA_XID", value=q.lstrip()[8:])
             return self._entry(ev, pb.TRANSACTIONBEGIN, begin.SerializeToString(), "", "", None)
-        if upper.startswith("XA END"):
+        if marker == pb.TRANSACTIONEND:
             end = pb.TransactionEnd(transactionId="0")
-            end.props.add(key="XA_TYPE", value="XA END")
-            end.props.add(key="XA_XID", value=q.lstrip()[6:])
+            if upper.startswith("XA END"):
+                end.props.add(key="XA_TYPE", value="XA END")
+                end.props.add(key="XA_XID", value=q.lstrip()[6:])
             return self._entry(ev, pb.TRANSACTIONEND, end.SerializeToString(), "", "", None)
         for kw, et in (("XA COMMIT", pb.XACOMMIT), ("XA ROLLBACK", pb.XAROLLBACK)):
             if upper.startswith(kw):
@@ -270,14 +296,6 @@ class EntryConverter:
                 rc.props.add(key="XA_TYPE", value=kw)
                 rc.props.add(key="XA_XID", value=q.lstrip()[len(kw) :])
                 return self._entry(ev, pb.ROWDATA, rc.SerializeToString(), "", "", et)
-        tail = q.rstrip()[-6:].upper()
-        if tail.endswith("BEGIN"):
-            begin = pb.TransactionBegin(threadId=ev.thread_id)
-            return self._entry(ev, pb.TRANSACTIONBEGIN, begin.SerializeToString(), "", "", None)
-        if tail.endswith("COMMIT"):
-            return self._entry(
-                ev, pb.TRANSACTIONEND, pb.TransactionEnd(transactionId="0").SerializeToString(), "", "", None
-            )
         res = classify(q, ev.schema)
         event_type = _EVENT_TYPE_VALUE[res.type]
         is_dml = event_type in (pb.INSERT, pb.UPDATE, pb.DELETE)
@@ -288,7 +306,7 @@ class EntryConverter:
             self.on_ddl(ev, res)  # the schema history follows DDL even when filter.query.ddl drops it
         if self.filter_query_ddl and not is_dml:
             return None
-        rc = pb.RowChange(isDdl=not is_dml, sql=q, eventType=event_type)
+        rc = pb.RowChange(isDdl=not is_dml, sql=q, eventType=event_type)  # type: ignore[arg-type]
         if ev.schema:
             rc.ddlSchemaName = ev.schema
         return self._entry(ev, pb.ROWDATA, rc.SerializeToString(), res.schema, res.table, event_type, is_ddl=not is_dml)
@@ -309,7 +327,8 @@ class EntryConverter:
         table = ev.table
         if not self.table_filter.accepts(table.schema, table.table):
             return None
-        metas = table_columns(table)
+        layout = self._tables.get(table)
+        metas = layout.metas
         full = f"{table.schema}.{table.table}".upper()
         keep = self.field_filter.get(full)
         drop = self.field_black_filter.get(full)
@@ -319,7 +338,7 @@ class EntryConverter:
                 return name.upper() in keep
             return not drop or name.upper() not in drop
 
-        encs = _encoders(table, metas)
+        encs = layout.encoders
         before_pairs = [(encs[i], k) for k, i in enumerate(ev.present) if wanted(metas[i].name)]
         row_datas = []
         if ev.kind == "UPDATE":
@@ -349,15 +368,14 @@ class EntryConverter:
         return self._entry(ev, pb.ROWDATA, store_value, table.schema, table.table, _KIND[ev.kind], rows=len(ev.rows))
 
 
-def _encoders(table: object, metas: list) -> list[ColumnEncoder]:
-    """Per-column encoders of a table map, cached with its row decoder like its column descriptions."""
-    dec = table.row_decoder  # type: ignore[attr-defined]
-    encs = dec.entry_encoders if dec is not None else None
-    if encs is None:
-        encs = [ColumnEncoder(m.index, m) for m in metas]
-        if dec is not None:
-            dec.entry_encoders = encs
-    return encs  # type: ignore[no-any-return]
+class _EntryTable:
+    """What EntryConverter derives from one table layout: canal's column descriptions and their encoders."""
+
+    __slots__ = ("encoders", "metas")
+
+    def __init__(self, table: TableMapEvent) -> None:
+        self.metas = table_columns(table)
+        self.encoders = [ColumnEncoder(m.index, m) for m in self.metas]
 
 
 def _statement_text(ev: Event) -> str:

@@ -2,7 +2,8 @@
 
 One message per rows event (INSERT/UPDATE/DELETE), per DDL or other statement, and per ROWS_QUERY /
 ANNOTATE_ROWS text (a QUERY message with an empty database, as canal emits it). BEGIN and COMMIT give no
-message. Quirks kept because canal consumers see them (MQMessageUtils.messageConverter): ``sqlType``
+message (the statements canal makes TRANSACTIONBEGIN/END entries of, :func:`.entries.transaction_entry_type`).
+Quirks kept because canal consumers see them (MQMessageUtils.messageConverter): ``sqlType``
 takes the last row's value for a column, ``pkNames`` comes from the first row, and the set of changed
 columns behind ``old`` accumulates over the rows of one event.
 """
@@ -24,30 +25,10 @@ from ..binlog.events import (
 )
 from ..filter import TableFilter
 from ..gtid import GtidTracker
-from .columns import ColumnMeta, table_columns
+from ..protocol.flat import new_message
+from .columns import ColumnMeta, TableLayouts, table_columns
 from .ddl import classify
-
-KEYS = (
-    "data",
-    "database",
-    "es",
-    "gtid",
-    "id",
-    "isDdl",
-    "mysqlType",
-    "old",
-    "pkNames",
-    "sql",
-    "sqlType",
-    "table",
-    "ts",
-    "type",
-)
-
-
-def _message(**fields: Any) -> dict[str, Any]:
-    """Keys in alphabetical order, nulls written, as fastjson2 with WriteNulls prints them."""
-    return {k: fields.get(k) for k in KEYS}
+from .entries import transaction_entry_type
 
 
 class _Layout:
@@ -64,15 +45,21 @@ class _Layout:
         self.unsigned = [(k, m) for k, m in enumerate(self.metas) if m.unsigned_threshold]
 
 
-def _layout(table: TableMapEvent, present: tuple[int, ...]) -> _Layout:
-    dec = table.row_decoder
-    cache: dict[tuple[int, ...], _Layout] | None = dec.flat_layouts
-    if cache is None:
-        cache = dec.flat_layouts = {}
-    lay = cache.get(present)
-    if lay is None:
-        lay = cache[present] = _Layout(table_columns(table), present)
-    return lay
+class FlatTable:
+    """What the FlatMessage builder derives from one table layout: canal's column descriptions, and a
+    :class:`_Layout` per set of present columns (built on first use)."""
+
+    __slots__ = ("layouts", "metas")
+
+    def __init__(self, table: TableMapEvent) -> None:
+        self.metas = table_columns(table)
+        self.layouts: dict[tuple[int, ...], _Layout] = {}
+
+    def layout(self, present: tuple[int, ...]) -> _Layout:
+        lay = self.layouts.get(present)
+        if lay is None:
+            lay = self.layouts[present] = _Layout(self.metas, present)
+        return lay
 
 
 def _sql_types(lay: _Layout, last_row: list[str | None]) -> dict[str, int]:
@@ -85,15 +72,25 @@ def _sql_types(lay: _Layout, last_row: list[str | None]) -> dict[str, int]:
     return types
 
 
-def rows_message(ev: RowsEvent, *, batch_id: int = 0, gtid: str = "", ts: int | None = None) -> dict[str, Any]:
-    """The FlatMessage of one rows event."""
+def rows_message(
+    ev: RowsEvent,
+    *,
+    batch_id: int = 0,
+    gtid: str = "",
+    ts: int | None = None,
+    tables: TableLayouts[FlatTable] | None = None,
+) -> dict[str, Any]:
+    """The FlatMessage of one rows event. ``tables``: a cache of table layouts (a FlatMessageConverter
+    keeps one); without it the layout is derived for this call only."""
     table = ev.table
+    flat_table = tables.get(table) if tables is not None else FlatTable(table)
     sql_types: dict[str, int] | None
     old: list[dict[str, str | None]] | None = None
     if ev.kind == "UPDATE":
         assert ev.present_after is not None
-        lay = _layout(table, ev.present_after)
-        before_lay = _layout(table, ev.present)
+        layouts = flat_table.layouts
+        lay = layouts.get(ev.present_after) or flat_table.layout(ev.present_after)
+        before_lay = layouts.get(ev.present) or flat_table.layout(ev.present)
         names = lay.names
         before_names = before_lay.names
         data = [dict(zip(names, after)) for _, after in ev.rows]
@@ -113,12 +110,12 @@ def rows_message(ev: RowsEvent, *, batch_id: int = 0, gtid: str = "", ts: int | 
                 old.append({n: v for n, v in zip(before_names, before) if n in changed})
         last = ev.rows[-1][1] if ev.rows else None
     else:
-        lay = _layout(table, ev.present)
+        lay = flat_table.layouts.get(ev.present) or flat_table.layout(ev.present)
         names = lay.names
         data = [dict(zip(names, row)) for row in ev.rows]
         last = ev.rows[-1] if ev.rows else None
     sql_types = _sql_types(lay, last) if last is not None else None
-    return _message(
+    return new_message(
         data=data or None,
         database=table.schema,
         es=ev.header.timestamp * 1000,
@@ -139,7 +136,7 @@ def rows_message(ev: RowsEvent, *, batch_id: int = 0, gtid: str = "", ts: int | 
 def query_message(ev: QueryEvent, *, batch_id: int = 0, gtid: str = "", ts: int | None = None) -> dict[str, Any]:
     """The FlatMessage of a DDL or other statement (not BEGIN/COMMIT)."""
     res = classify(ev.query, ev.schema)
-    return _message(
+    return new_message(
         database=res.schema,
         es=ev.header.timestamp * 1000,
         gtid=gtid,
@@ -153,8 +150,8 @@ def query_message(ev: QueryEvent, *, batch_id: int = 0, gtid: str = "", ts: int 
 
 
 def is_transaction_marker(query: str) -> bool:
-    q = query.strip().upper()
-    return q in ("BEGIN", "COMMIT") or q.startswith("XA START") or q.startswith("XA END")
+    """The statement becomes a TRANSACTIONBEGIN/END entry, which canal's FlatMessages leave out."""
+    return transaction_entry_type(query) is not None
 
 
 class FlatMessageConverter:
@@ -175,6 +172,7 @@ class FlatMessageConverter:
         self.gtid = gtid
         self.clock = clock
         self.batch_id = 0
+        self._tables: TableLayouts[FlatTable] = TableLayouts(FlatTable)
 
     def _gtid_text(self) -> str:
         return str(self.gtid) if self.gtid is not None else ""
@@ -184,7 +182,9 @@ class FlatMessageConverter:
             if self.table_filter is not None and not self.table_filter.accepts(ev.schema, ev.table_name):
                 return
             self.batch_id += 1
-            yield rows_message(ev, batch_id=self.batch_id, gtid=self._gtid_text(), ts=int(self.clock() * 1000))
+            yield rows_message(
+                ev, batch_id=self.batch_id, gtid=self._gtid_text(), ts=int(self.clock() * 1000), tables=self._tables
+            )
         elif isinstance(ev, QueryEvent):
             if is_transaction_marker(ev.query):
                 return
@@ -195,7 +195,7 @@ class FlatMessageConverter:
             yield query_message(ev, batch_id=self.batch_id, gtid=self._gtid_text(), ts=int(self.clock() * 1000))
         elif isinstance(ev, RowsQueryEvent):
             self.batch_id += 1
-            yield _message(
+            yield new_message(
                 database="",
                 es=ev.header.timestamp * 1000,
                 gtid=self._gtid_text(),
@@ -209,5 +209,5 @@ class FlatMessageConverter:
         elif isinstance(ev, (GtidEvent, MariaGtidEvent)) and self.gtid is not None:
             self.gtid.add(ev)
         elif hasattr(ev, "events"):  # TRANSACTION_PAYLOAD: its inner events, in order
-            for inner in ev.events:  # type: ignore[attr-defined]
+            for inner in ev.events:  # type: ignore[attr-defined,unused-ignore]
                 yield from self.convert(inner)

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 from ..binlog.decoder import BinlogDecoder, SchemaResolver
 from ..binlog.events import Event, IncidentEvent, QueryEvent
+from ..binlog.transactions import closes_transaction
 from ..errors import (
     AccessDeniedError,
     BinlogPurgedError,
@@ -579,13 +580,6 @@ def _refusal(master: Master, exc: BaseException) -> str:
     )
 
 
-def _closes(ev: object) -> bool:
+def _closes(ev: Event) -> bool:
     """A transaction end or a DDL: the events a cursor stops on that carry something already delivered."""
-    from ..binlog.events import XidEvent
-
-    if isinstance(ev, XidEvent):
-        return True
-    if isinstance(ev, QueryEvent):
-        q = ev.query.strip().upper()
-        return q != "BEGIN" and not q.startswith("XA START")
-    return False
+    return closes_transaction(ev)

@@ -12,7 +12,8 @@ import contextlib
 import logging
 from dataclasses import dataclass
 
-from ..binlog.events import QueryEvent, RotateEvent, XidEvent
+from ..binlog.events import RotateEvent
+from ..binlog.transactions import TransactionTracker
 from ..errors import PositionNotFound
 from ..model import LogPosition
 from ..mysql.meta import MetaConnection
@@ -135,6 +136,7 @@ def _scan_file(master: Master, name: str, ts_ms: int) -> int | None:
     """End offset of the last transaction boundary before ``ts_ms`` in one file, or None when the file
     has none (its first transaction is already at or after the time: look in the older file)."""
     best: int | None = None
+    boundaries = TransactionTracker()
     stream = BinlogStream(
         master.host,
         master.port,
@@ -157,7 +159,7 @@ def _scan_file(master: Master, name: str, ts_ms: int) -> int | None:
                 continue
             if h.timestamp * 1000 >= ts_ms:
                 break
-            if isinstance(ev, XidEvent) or (isinstance(ev, QueryEvent) and ev.query.strip().upper() != "BEGIN"):
+            if boundaries.feed(ev):
                 best = h.log_pos
     return best
 

@@ -44,6 +44,16 @@ KEYS = (
     "type",
 )
 
+
+def new_message(**fields: Any) -> dict[str, Any]:
+    """A FlatMessage dict: every key of :data:`KEYS` in canal's (alphabetical) order, null unless given.
+    The one place both FlatMessage builders (this module, and :mod:`pycanal.parse.flat` from binlog events)
+    take their keys from."""
+    msg: dict[str, Any] = dict.fromkeys(KEYS)
+    msg.update(fields)
+    return msg
+
+
 _DML = (pb.INSERT, pb.UPDATE, pb.DELETE)
 _TRANSACTION = (pb.TRANSACTIONBEGIN, pb.TRANSACTIONEND)
 
@@ -87,8 +97,7 @@ def flat_message(entry: pb.Entry, batch_id: int, *, ts: int | None = None) -> di
         ) from exc
     header = entry.header
     event_type = rc.eventType
-    msg: dict[str, Any] = dict.fromkeys(KEYS)
-    msg.update(
+    msg = new_message(
         database=header.schemaName,
         es=header.executeTime,
         gtid=header.gtid,
@@ -154,7 +163,7 @@ def flat_messages(
             batch_id = message_or_entries.batch_id
         items: Iterable[pb.Entry | bytes] = message_or_entries.entries
     else:
-        items = message_or_entries  # type: ignore[assignment]
+        items = message_or_entries
     if batch_id is None:
         raise TypeError("flat_messages: batch_id is required when converting bare Entries")
     out = []

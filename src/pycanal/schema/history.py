@@ -17,7 +17,8 @@ history keeps every table version keyed by the binlog position of the DDL that m
 TABLE_MAP against the version in force (column count, column types and their sizes, and names when the
 server writes them, ``binlog_row_metadata=FULL``) and raises :class:`~pycanal.errors.SchemaMismatchError`
 on any difference, naming the table, the position and both shapes: values are never put on shifted
-columns. It then fills in what the TABLE_MAP lacks (names, ``mysql_type``, signedness, charsets, keys).
+columns. It then returns the columns completed with what the TABLE_MAP lacks (names, ``mysql_type``,
+signedness, charsets, keys), as new values: the TABLE_MAP itself is never written to.
 
 The rule for what the history cannot vouch for. A table is *uncertain* after DDL the interpreter does
 not understand (the statement is still stored, and a warning logged), after it was created LIKE or
@@ -37,15 +38,16 @@ table maps should drop them (``BinlogDecoder.invalidate_tables()``); :attr:`vers
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from ..binlog import constants as C
 from ..binlog.charsets import BINARY
-from ..binlog.events import TableMapEvent
-from ..errors import ConnectionLostError, SchemaHistoryError, SchemaMismatchError
+from ..binlog.events import ColumnInfo, TableMapEvent
+from ..errors import ConnectionLostError, InvalidGtidSet, SchemaHistoryError, SchemaMismatchError
+from ..gtid import MariaGtidState, parse_gtid_set
 from ..model import EntryPosition
 from . import ddl as D
 from .catalog import Catalog, accept_all
@@ -182,33 +184,18 @@ def history_shape(tdef: TableDef) -> list[str]:
 # Ordering positions
 
 
-def _file_key(name: str) -> tuple[str, int]:
-    m = re.match(r"^(.*?)(\d+)$", name)
-    return (m.group(1), int(m.group(2))) if m else (name, -1)
-
-
-def _gtid_map(text: str | None) -> dict[str, int] | None:
-    if not text:
+def _gtid_map(text: str | None) -> dict[Any, int] | None:
+    """The highest transaction of every MySQL (uuid, tag) or MariaDB domain in a GTID set; None when the
+    text is empty or not a GTID set."""
+    if not text or not text.strip():
         return None
-    out: dict[str, int] = {}
-    for item in text.replace("\n", "").split(","):
-        item = item.strip()
-        if not item:
-            continue
-        m = re.fullmatch(r"(\d+)-\d+-(\d+)", item)  # MariaDB domain-server-seq
-        if m:
-            out[m.group(1)] = max(out.get(m.group(1), 0), int(m.group(2)))
-            continue
-        parts = item.split(":")
-        if len(parts) < 2:
-            return None
-        hi = 0
-        for rng in parts[1:]:
-            nums = re.findall(r"\d+", rng)
-            if nums:
-                hi = max(hi, int(nums[-1]))
-        out[parts[0].lower()] = hi
-    return out or None
+    try:
+        parsed = parse_gtid_set(text)
+    except InvalidGtidSet:
+        return None
+    if isinstance(parsed, MariaGtidState):
+        return {domain: seq for domain, _, seq in parsed.positions} or None
+    return dict(parsed.last_numbers()) or None
 
 
 def _gtid_compare(a: str | None, b: str | None) -> int | None:
@@ -231,18 +218,18 @@ def _gtid_compare(a: str | None, b: str | None) -> int | None:
 def precedes(a: EntryPosition, b: EntryPosition, *, inclusive: bool = False) -> bool:
     """Whether position ``a`` comes before ``b`` (or is ``b``, when ``inclusive``).
 
-    Same server (or unknown server): file name and offset. Otherwise the GTIDs when both have
-    comparable ones, else the timestamps (canal's rule, where an equal timestamp counts as before).
+    Same server (or unknown server): binlog file number and offset (:meth:`EntryPosition.compare`).
+    Otherwise, or when the files' base names differ, the GTIDs when both have comparable ones, else the
+    timestamps (canal's rule, where an equal timestamp counts as before).
     """
     if is_init(a):
         return True
     if is_init(b):
         return False
     same = a.server_id is None or b.server_id is None or a.server_id == b.server_id
-    if same and a.journal_name and b.journal_name and a.position is not None and b.position is not None:
-        ka = (_file_key(a.journal_name), a.position)
-        kb = (_file_key(b.journal_name), b.position)
-        return ka < kb or (inclusive and ka == kb)
+    order = a.compare(b) if same else None
+    if order is not None:
+        return order < 0 or (inclusive and order == 0)
     g = _gtid_compare(a.gtid, b.gtid)
     if g is not None:
         return g < 0 or (inclusive and g == 0)
@@ -260,9 +247,9 @@ def _make_accept(table_filter: Any) -> Callable[[str, str], bool]:
         return accept_all
     accepts = getattr(table_filter, "accepts", None)
     if callable(accepts):
-        return accepts  # type: ignore[no-any-return]
+        return accepts  # type: ignore[no-any-return,unused-ignore]
     if callable(table_filter):
-        return table_filter  # type: ignore[no-any-return]
+        return table_filter  # type: ignore[no-any-return,unused-ignore]
     raise SchemaHistoryError(f"table_filter must be a TableFilter or a callable, not {type(table_filter).__name__}")
 
 
@@ -328,7 +315,7 @@ class SchemaHistory:
 
     # --- public API ----------------------------------------------------------------------------
     @property
-    def resolver(self) -> Callable[[TableMapEvent], None]:
+    def resolver(self) -> Callable[[TableMapEvent], tuple[ColumnInfo, ...] | None]:
         """The :data:`~pycanal.binlog.decoder.SchemaResolver` for ``BinlogDecoder(schema_resolver=...)``."""
         return self.resolve
 
@@ -444,10 +431,11 @@ class SchemaHistory:
             self.store.close()
 
     # --- resolver ------------------------------------------------------------------------------
-    def resolve(self, tm: TableMapEvent) -> None:
-        """Check a TABLE_MAP against the version in force and fill in its columns (SchemaResolver)."""
+    def resolve(self, tm: TableMapEvent) -> tuple[ColumnInfo, ...] | None:
+        """Check a TABLE_MAP against the version in force and return its columns completed from it (new
+        values; a :data:`~pycanal.binlog.decoder.SchemaResolver`). None for a table the filter leaves out."""
         if not self._accept(tm.schema, tm.table):
-            return
+            return None
         with self._lock:
             pos = EntryPosition(tm.log_file, tm.header.start_pos, tm.header.server_id, tm.header.timestamp * 1000)
             tdef = self.catalog.get(tm.schema, tm.table)
@@ -463,29 +451,32 @@ class SchemaHistory:
                         )
                     else:
                         raise self._mismatch(tm, tdef, problems, "the schema history")
-            self._fill(tm, tdef)
+            return self._fill(tm, tdef)
 
-    def _fill(self, tm: TableMapEvent, tdef: TableDef) -> None:
+    def _fill(self, tm: TableMapEvent, tdef: TableDef) -> tuple[ColumnInfo, ...]:
         pk = {c.lower() for c in tdef.primary_key()}
         charsets = self.catalog.charsets
+        out = []
         for ci, cd in zip(tm.columns, tdef.columns, strict=True):
+            changes: dict[str, Any] = {"mysql_type": cd.column_type}
             if ci.name is None:
-                ci.name = cd.name
-            ci.mysql_type = cd.column_type
+                changes["name"] = cd.name
             if ci.unsigned is None and cd.data_type in _NUMERIC:
-                ci.unsigned = cd.unsigned
+                changes["unsigned"] = cd.unsigned
             if ci.charset is None:
                 if cd.charset is not None:
-                    ci.charset = charsets.collation_id(cd.collation, cd.charset)
+                    changes["charset"] = charsets.collation_id(cd.collation, cd.charset)
                 elif cd.data_type in _BINARY_TYPES:
-                    ci.charset = BINARY
+                    changes["charset"] = BINARY
             if not tm.primary_key:
-                ci.is_pk = cd.name.lower() in pk
+                changes["is_pk"] = cd.name.lower() in pk
             if cd.values is not None:
                 if cd.data_type == "enum" and ci.enum_values is None:
-                    ci.enum_values = list(cd.values)
+                    changes["enum_values"] = tuple(cd.values)
                 elif cd.data_type == "set" and ci.set_values is None:
-                    ci.set_values = list(cd.values)
+                    changes["set_values"] = tuple(cd.values)
+            out.append(replace(ci, **changes))
+        return tuple(out)
 
     def _mismatch(self, tm: TableMapEvent, tdef: TableDef, problems: list[str], source: str) -> SchemaMismatchError:
         bshape, hshape = binlog_shape(tm), history_shape(tdef)

@@ -1,6 +1,6 @@
 """Table schemas read from the live server's information_schema.
 
-Fills in, for each TABLE_MAP, what the binlog does not say (or says only with
+Completes, for each TABLE_MAP, what the binlog does not say (or says only with
 ``binlog_row_metadata=FULL``): column names, the full column-type text canal shows as ``mysqlType``,
 keys, signedness and charsets. This reads the *current* schema, so it is only right for binlog written
 since the last DDL on the table; the schema history (canal's TSDB) replaces it where that matters.
@@ -11,9 +11,10 @@ added or dropped since cannot shift values onto the wrong names.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
-from ..binlog.events import TableMapEvent
+from ..binlog.events import ColumnInfo, TableMapEvent
 from ..errors import ColumnCountMismatch
 
 QueryFn = Callable[[str, Sequence[Any]], list[tuple[Any, ...]]]
@@ -57,10 +58,12 @@ class LiveSchema:
             cols = self._tables[key] = [(_text(r[0]), _text(r[1]), _text(r[2]), _opt(r[3])) for r in rows]
         return cols
 
-    def __call__(self, tm: TableMapEvent) -> None:
+    def __call__(self, tm: TableMapEvent) -> tuple[ColumnInfo, ...] | None:
+        """The TABLE_MAP's columns completed from the live table (new values), or None when the table is
+        gone (binlog metadata is all there is)."""
         live = self.columns(tm.schema, tm.table)
         if not live:
-            return  # the table is gone: binlog metadata is all there is
+            return None
         if tm.has_names:
             by_name = {c[0].lower(): c for c in live}
             pairs = [(col, by_name.get((col.name or "").lower())) for col in tm.columns]
@@ -72,22 +75,26 @@ class LiveSchema:
                 f"{len(live)}, and the binlog carries no column names (set binlog_row_metadata=FULL, "
                 "or use the schema history)"
             )
+        out = []
         for col, info in pairs:
             if info is None:
+                out.append(col)
                 continue
             name, ctype, ckey, collation = info
+            changes: dict[str, Any] = {"mysql_type": ctype}
             if col.name is None:
-                col.name = name
-            col.mysql_type = ctype
+                changes["name"] = name
             if not tm.primary_key:
-                col.is_pk = ckey == "PRI"
+                changes["is_pk"] = ckey == "PRI"
             if col.unsigned is None and ("int" in ctype or "decimal" in ctype or "float" in ctype or "double" in ctype):
-                col.unsigned = "unsigned" in ctype
+                changes["unsigned"] = "unsigned" in ctype
             if col.charset is None:
                 if collation is not None:
-                    col.charset = self._collation_id(collation)
+                    changes["charset"] = self._collation_id(collation)
                 elif "binary" in ctype or "blob" in ctype:
-                    col.charset = 63
+                    changes["charset"] = 63
+            out.append(replace(col, **changes))
+        return tuple(out)
 
 
 def _text(v: Any) -> str:

@@ -174,7 +174,7 @@ class CanalController:
     def _fallback_zk(self) -> Any:
         with self._lock:
             if self._meta_zk is None:
-                from ..ha.running import make_client
+                from ..ha.zk import make_client
 
                 log.warning(
                     "default-instance.xml without canal.zkServers: cursors go to ZooKeeper at %s "
@@ -189,7 +189,8 @@ class CanalController:
         return extra_ms(self.config, SESSION_TIMEOUT_KEY, 90000, lo=1) / 1000.0
 
     def _start_ha(self, port: int | None) -> None:
-        from ..ha.running import ZooKeeperHA, parse_zk_servers, server_address
+        from ..ha.running import ZooKeeperHA, server_address
+        from ..ha.zk import parse_zk_servers
 
         cfg = self.config
         hosts = parse_zk_servers(cfg.zk_servers)
