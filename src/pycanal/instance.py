@@ -161,6 +161,9 @@ class CanalInstance:
             "filter_query_dcl": f.query_dcl,
             "filter_query_ddl": f.query_ddl,
             "filter_rows": f.rows,
+            "filter_dml_insert": f.dml_insert,
+            "filter_dml_update": f.dml_update,
+            "filter_dml_delete": f.dml_delete,
         }
 
     # -- InstanceHandle ---------------------------------------------------------------------------------

@@ -133,6 +133,27 @@ def test_field_filters_and_filter_rows(mariadb, fresh_db):
     assert _kinds(convert(events, filter_rows=True)) == ["TRANSACTIONBEGIN", "TRANSACTIONEND"]
 
 
+def test_dml_type_filters(mariadb, fresh_db):
+    """canal.instance.filter.dml.insert/update/delete drop the row changes of that kind (the transaction
+    markers stay, as in canal)."""
+    db = fresh_db
+    mariadb.execute(f"CREATE TABLE `{db}`.d (id INT PRIMARY KEY, v INT)")
+    start = mariadb.master_status()
+    mariadb.execute(
+        f"INSERT INTO `{db}`.d VALUES (1, 1)", f"UPDATE `{db}`.d SET v = 2", f"DELETE FROM `{db}`.d WHERE id = 1"
+    )
+    events = events_from_files(mariadb, start)
+
+    def rows(**flags: bool) -> list[str]:
+        return [k for k in _kinds(convert(events, **flags)) if k in ("INSERT", "UPDATE", "DELETE")]
+
+    assert rows() == ["INSERT", "UPDATE", "DELETE"]
+    assert rows(filter_dml_insert=True) == ["UPDATE", "DELETE"]
+    assert rows(filter_dml_update=True) == ["INSERT", "DELETE"]
+    assert rows(filter_dml_delete=True) == ["INSERT", "UPDATE"]
+    assert rows(filter_dml_insert=True, filter_dml_update=True, filter_dml_delete=True) == []
+
+
 def test_gtid_mode_headers(mariadb, fresh_db):
     db = fresh_db
     mariadb.execute(f"CREATE TABLE `{db}`.g (id INT)")

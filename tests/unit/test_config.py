@@ -907,3 +907,15 @@ def test_scanner_logs_a_failing_start_in_one_line_and_repeats_only_at_debug(tmp_
     assert all(r.exc_info is None for r in errors)  # the traceback is a debug record of its own
     rec.fail.clear()
     assert scanner.scan_once() == [("start", "a")]
+
+
+def test_dml_type_filters_reach_the_converter(conf) -> None:
+    from pycanal.instance import CanalInstance
+
+    write(
+        conf / "canal.properties",
+        "canal.destinations = example\ncanal.instance.filter.dml.insert = true\ncanal.instance.filter.dml.delete = on\n",
+    )
+    inst = CanalInstance(load_instance_config(conf, "example", load_server_config(conf, environ={})))
+    opts = inst.parser_config.converter_options
+    assert (opts["filter_dml_insert"], opts["filter_dml_update"], opts["filter_dml_delete"]) == (True, False, True)

@@ -154,9 +154,6 @@ def instance_findings(
                  "binlog backups are not fetched from Aliyun OSS: a purged binlog stops the destination"),
         _ignored(layers, ("canal.instance.multi.stream.on",), "multi-stream binlogs are not supported; ignored",
                  ("false",)),
-        _ignored(layers, ("canal.instance.filter.dml.insert", "canal.instance.filter.dml.update",
-                          "canal.instance.filter.dml.delete"),
-                 "not implemented yet: these row changes are delivered", ("false",)),
         _ignored(layers, (f"canal.instance.{dest}.lazy",), "lazy start is not implemented: the destination "
                  "starts at once", ("false",)),
     ]  # fmt: skip

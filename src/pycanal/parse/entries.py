@@ -116,6 +116,9 @@ class EntryConverter:
         filter_query_dcl: bool = False,
         filter_query_ddl: bool = False,
         filter_rows: bool = False,
+        filter_dml_insert: bool = False,
+        filter_dml_update: bool = False,
+        filter_dml_delete: bool = False,
         gtid_mode: bool = False,
         gtid_start: str = "",
         on_ddl: DdlListener | None = None,
@@ -127,6 +130,10 @@ class EntryConverter:
         self.filter_query_dcl = filter_query_dcl
         self.filter_query_ddl = filter_query_ddl
         self.filter_rows = filter_rows
+        # canal.instance.filter.dml.insert/update/delete: row changes of these kinds produce no entry
+        self.filter_dml_insert = filter_dml_insert
+        self.filter_dml_update = filter_dml_update
+        self.filter_dml_delete = filter_dml_delete
         self.gtid = GtidTracker(gtid_start) if gtid_mode else None
         self.on_ddl = on_ddl
         self._cur_gtid = ""
@@ -323,6 +330,13 @@ class EntryConverter:
 
     def _rows(self, ev: RowsEvent) -> ParsedEntry | None:
         if self.filter_rows:
+            return None
+        kind = ev.kind
+        if (
+            (kind == "INSERT" and self.filter_dml_insert)
+            or (kind == "UPDATE" and self.filter_dml_update)
+            or (kind == "DELETE" and self.filter_dml_delete)
+        ):
             return None
         table = ev.table
         if not self.table_filter.accepts(table.schema, table.table):
