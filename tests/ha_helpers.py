@@ -164,11 +164,12 @@ def connector(zk_hosts: str, dest: str, **kw: Any) -> ClusterConnector:
 
 
 class Consumer(threading.Thread):
-    """A ClusterConnector (client 1001) that records rows (get_without_ack, then ack) until stopped."""
+    """A ClusterConnector (client 1001; or the connector given) that records rows (get_without_ack, then
+    ack) until stopped."""
 
-    def __init__(self, zk_hosts: str, dest: str) -> None:
-        super().__init__(name="ha-consumer", daemon=True)
-        self.conn = connector(zk_hosts, dest)
+    def __init__(self, zk_hosts: str, dest: str, conn: Any = None) -> None:
+        super().__init__(name=f"consumer-{dest}", daemon=True)
+        self.conn = conn if conn is not None else connector(zk_hosts, dest)
         self.received = Received()
         self._halt = threading.Event()
         self.error: BaseException | None = None

@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from ha_helpers import PYCANAL, Writer, check_delivery, wait_until
-from instance_helpers import rows_of
+from ha_helpers import PYCANAL, Consumer, Writer, check_delivery, wait_until
 from pycanal.client.simple import SimpleConnector
 from pycanal.sandbox import free_port
 
@@ -81,39 +79,13 @@ class Server:
         return self.proc.returncode
 
 
-class Consumer(threading.Thread):
-    """A SimpleConnector on one destination: get, record the ids, ack; until stopped."""
+def consumer(port: int, dest: str) -> Consumer:
+    """The HA tests' recording consumer, on a SimpleConnector to this server."""
+    return Consumer("", dest, SimpleConnector("127.0.0.1", port, dest, so_timeout=10.0))
 
-    def __init__(self, port: int, dest: str) -> None:
-        super().__init__(name=f"consumer-{dest}", daemon=True)
-        self.conn = SimpleConnector("127.0.0.1", port, dest, so_timeout=10.0)
-        self.ids: list[int] = []
-        self._halt = threading.Event()
-        self.error: BaseException | None = None
 
-    def run(self) -> None:
-        try:
-            self.conn.connect()
-            self.conn.subscribe()
-            while not self._halt.is_set():
-                msg = self.conn.get_without_ack(500, 200)
-                if msg.batch_id == -1:
-                    continue
-                self.ids += [int(r[3]["id"]) for r in rows_of(msg.raw) if r[0] == "INSERT"]
-                self.conn.ack(msg.batch_id)
-        except BaseException as exc:
-            if not self._halt.is_set():
-                self.error = exc
-
-    def has_all(self, n: int) -> bool:
-        return set(range(n)) <= set(self.ids)
-
-    def stop(self) -> None:
-        self._halt.set()
-        self.join(15)
-        self.conn.disconnect()
-        if self.error is not None:
-            raise AssertionError(f"the consumer of {self.conn.destination} failed: {self.error!r}")
+def has_all(c: Consumer, n: int) -> bool:
+    return c.received.has_all(n)
 
 
 def one_line_per_attempt(log: str, marker: str) -> int:
@@ -146,7 +118,7 @@ def test_master_down_at_start_and_up_15s_later(mariadb_factory, tmp_path):
     writer = None
     try:
         wait_until(server.listening, 60, f"the server to listen: {server.log()[-2000:]}")
-        consumers = [Consumer(server.port, d) for d in ("tsdb_on", "tsdb_off", "by_time")]
+        consumers = [consumer(server.port, d) for d in ("tsdb_on", "tsdb_off", "by_time")]
         for c in consumers:
             c.start()
         deadline = time.monotonic() + 15  # the outage: the server must stay up all along
@@ -166,9 +138,9 @@ def test_master_down_at_start_and_up_15s_later(mariadb_factory, tmp_path):
         committed = writer.stop()
         for c in consumers:
             wait_until(
-                lambda c=c: c.has_all(committed), 60, f"every row at {c.conn.destination}: {server.log()[-2000:]}"
+                lambda c=c: has_all(c, committed), 60, f"every row at {c.conn.destination}: {server.log()[-2000:]}"
             )
-        repeats = [check_delivery(c.ids, committed) for c in consumers]
+        repeats = [check_delivery(c.received.ids(), committed) for c in consumers]
         assert repeats == [0, 0, 0]
         assert server.proc.poll() is None
         assert f"dumping from 127.0.0.1:{box.port} again" in server.log()
@@ -204,28 +176,28 @@ def test_broken_destination_fails_alone_and_a_fixed_password_is_picked_up(mariad
     consumers: list[Consumer] = []
     try:
         wait_until(server.listening, 60, f"the server to listen: {server.log()[-2000:]}")
-        consumers = [Consumer(server.port, "good"), Consumer(server.port, "badpw")]
+        consumers = [consumer(server.port, "good"), consumer(server.port, "badpw")]
         for c in consumers:
             c.start()
         writer.start()
         good, bad = consumers
         # the healthy destination delivers while the other is refused
-        wait_until(lambda: len(good.ids) >= 100, 30, "rows at good")
+        wait_until(lambda: len(good.received.rows) >= 100, 30, "rows at good")
         wait_until(lambda: server.log().count("refused the login of 'fixme'") >= 3, 30, "three refused attempts")
         log = server.log()
         assert "check canal.instance.dbUsername and canal.instance.dbPassword" in log
         assert "REPLICATION SLAVE" not in log.split("refused the login of 'fixme'")[1].splitlines()[0]
         assert "destination badpw started, but not dumping yet: retrying: " in log
         one_line_per_attempt(log, "refused the login")
-        assert bad.ids == [] and server.proc.poll() is None
+        assert bad.received.rows == [] and server.proc.poll() is None
         box.execute("ALTER USER 'fixme'@'%' IDENTIFIED BY 'typo'")  # the password is fixed on the server
-        wait_until(lambda: len(bad.ids) >= 100, 60, f"rows at badpw: {server.log()[-2000:]}")
+        wait_until(lambda: len(bad.received.rows) >= 100, 60, f"rows at badpw: {server.log()[-2000:]}")
         mark = writer.committed
         wait_until(lambda: writer.committed >= mark + 50, 30, "more rows written")
         committed = writer.stop()
         for c in consumers:
-            wait_until(lambda c=c: c.has_all(committed), 60, f"every row at {c.conn.destination}")
-        assert [check_delivery(c.ids, committed) for c in consumers] == [0, 0]
+            wait_until(lambda c=c: has_all(c, committed), 60, f"every row at {c.conn.destination}")
+        assert [check_delivery(c.received.ids(), committed) for c in consumers] == [0, 0]
     finally:
         for c in consumers:
             c.stop()

@@ -97,6 +97,18 @@ def test_subscriber_filter_replaces_instance_filter(mariadb, fresh_db, served):
     assert rows == [("INSERT", fresh_db, "other", {"id": "7"})]
 
 
+def purge_first_binlog(box) -> None:
+    """Rotate twice and purge mysql-bin.000001."""
+    box.execute("FLUSH BINARY LOGS", "FLUSH BINARY LOGS")
+    current = box.master_status()[0]
+
+    def purged() -> bool:  # MariaDB keeps a file until InnoDB made its commits durable: retry
+        box.execute(f"PURGE BINARY LOGS TO '{current}'")
+        return "mysql-bin.000001" not in [r[0] for r in box.execute("SHOW BINARY LOGS")]
+
+    wait_for(purged, 15)
+
+
 def test_purged_binlog_stops_the_instance_with_advice(mariadb_factory, tmp_path):
     box = mariadb_factory()
     box.execute("CREATE DATABASE p", "CREATE TABLE p.t (id INT)", "INSERT INTO p.t VALUES (1)")
@@ -106,14 +118,7 @@ def test_purged_binlog_stops_the_instance_with_advice(mariadb_factory, tmp_path)
         canal__instance__master__journal__name="mysql-bin.000001",
         canal__instance__master__position="4",
     )
-    box.execute("FLUSH BINARY LOGS", "FLUSH BINARY LOGS")
-    current = box.master_status()[0]
-
-    def purged() -> bool:  # MariaDB keeps a file until InnoDB made its commits durable: retry
-        box.execute(f"PURGE BINARY LOGS TO '{current}'")
-        return "mysql-bin.000001" not in [r[0] for r in box.execute("SHOW BINARY LOGS")]
-
-    wait_for(purged, 15)
+    purge_first_binlog(box)
     inst = make_instance(conf)
     inst.start()
     try:
@@ -136,14 +141,7 @@ def test_auto_reset_latest_pos_mode_skips_a_purged_binlog_to_the_end(mariadb_fac
     )
     with open(os.path.join(conf, "canal.properties"), "a") as f:
         f.write("canal.auto.reset.latest.pos.mode = true\n")
-    box.execute("FLUSH BINARY LOGS", "FLUSH BINARY LOGS")
-    current = box.master_status()[0]
-
-    def purged() -> bool:
-        box.execute(f"PURGE BINARY LOGS TO '{current}'")
-        return "mysql-bin.000001" not in [r[0] for r in box.execute("SHOW BINARY LOGS")]
-
-    wait_for(purged, 15)
+    purge_first_binlog(box)
     inst = make_instance(conf)
     server = CanalServerWithEmbedded()
     server.register(inst)

@@ -914,7 +914,8 @@ def test_dml_type_filters_reach_the_converter(conf) -> None:
 
     write(
         conf / "canal.properties",
-        "canal.destinations = example\ncanal.instance.filter.dml.insert = true\ncanal.instance.filter.dml.delete = on\n",
+        "canal.destinations = example\ncanal.instance.filter.dml.insert = true\n"
+        "canal.instance.filter.dml.delete = on\n",
     )
     inst = CanalInstance(load_instance_config(conf, "example", load_server_config(conf, environ={})))
     opts = inst.parser_config.converter_options
