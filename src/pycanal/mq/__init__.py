@@ -11,14 +11,20 @@ See docs/mq.md. Imports: config, errors, filter, model, protocol, server.embedde
 
 from .messages import Outgoing, build_messages
 from .routing import DynamicTopic, PartitionHash, entry_partitions, flat_partitions, java_hash, routing_key
+from .starter import MQStarter, check_server_mode, is_mq_mode
+from .worker import MQWorker
 
 __all__ = [
     "DynamicTopic",
+    "MQStarter",
+    "MQWorker",
     "Outgoing",
     "PartitionHash",
     "build_messages",
+    "check_server_mode",
     "entry_partitions",
     "flat_partitions",
+    "is_mq_mode",
     "java_hash",
     "routing_key",
 ]
