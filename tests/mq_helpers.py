@@ -105,3 +105,49 @@ class QueueReader(threading.Thread):
         self.consumer.close()
         if self.error is not None:
             raise AssertionError(f"the queue reader failed: {self.error!r}")
+
+
+class MQServerProc:
+    """`pycanal server` in MQ mode as a child process (for kill -9), logging to a file."""
+
+    def __init__(self, conf: str, overrides: dict[str, str], log_path: Path) -> None:
+        import subprocess
+        import sys
+
+        pycanal = str(Path(sys.executable).with_name("pycanal"))
+        argv = [pycanal, "server", "-c", conf]
+        for k, v in overrides.items():
+            argv += ["-D", f"{k}={v}"]
+        self.log_path = log_path
+        self._log = open(log_path, "a")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait(10)
+        self._log.close()
+
+    def stop(self) -> None:
+        import subprocess
+
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self._log.close()
+
+
+def delivery_report(name: str, ids: list[int], committed: int) -> int:
+    """Every committed id arrived at least once, first occurrences in binlog order; prints and returns the
+    number of duplicates (at-least-once: a batch published again after a failure)."""
+    from ha_helpers import check_delivery
+
+    repeats = check_delivery(ids, committed)
+    print(f"\n[mq-faults] {name}: {committed} rows committed, all delivered, {repeats} duplicates")
+    return repeats
