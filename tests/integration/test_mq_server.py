@@ -4,7 +4,11 @@ bad input as one clear line naming its key, retried, with nothing acked."""
 
 from __future__ import annotations
 
+import json
 import logging
+import subprocess
+import sys
+from pathlib import Path
 
 import pika
 import pytest
@@ -15,6 +19,7 @@ from mq_helpers import QueueReader, mq_destination, mq_overrides, server_thread
 from pycanal.dump import iter_flat_messages
 from pycanal.errors import ConfigError
 
+PYCANAL = str(Path(sys.executable).with_name("pycanal"))
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
 
@@ -186,3 +191,38 @@ def test_server_modes_without_a_producer_are_refused(tmp_path, mariadb):
         refused = pytest.raises(ConfigError, match=rf"canal\.serverMode = {mode}: pycanal has no {name} producer")
         with refused, server_thread(conf, {"canal.serverMode": mode}):
             pass
+
+
+def _tail(url: str, queue: str, out: Path, lines: int, *flags: str) -> list[str]:
+    """`pycanal tail --rabbitmq` until ``out`` has ``lines`` lines; those lines."""
+    with open(out, "w") as f:
+        proc = subprocess.Popen([PYCANAL, "tail", "--rabbitmq", url, "--queue", queue, *flags], stdout=f)
+        try:
+            wait_for(lambda: len(out.read_text().splitlines()) >= lines, 30, message=lambda: out.read_text())
+        finally:
+            proc.terminate()
+            proc.wait(10)
+    return out.read_text().splitlines()
+
+
+def test_tail_reads_a_queue_as_json_and_as_text(mariadb, fresh_db, rabbitmq, rabbit_vhost, tmp_path):
+    dest = "tailed"
+    url = rabbitmq.url(rabbit_vhost)
+    conf = mq_destination(mariadb, fresh_db, tmp_path, dest)
+    with server_thread(conf, mq_overrides(rabbitmq, rabbit_vhost, queue=dest)):
+        mariadb.execute(
+            f"CREATE TABLE `{fresh_db}`.t (id INT PRIMARY KEY, v VARCHAR(5))",
+            f"INSERT INTO `{fresh_db}`.t VALUES (1, 'a'), (2, NULL)",
+            f"UPDATE `{fresh_db}`.t SET v = 'b' WHERE id = 1",
+        )
+        lines = _tail(url, dest, tmp_path / "tail.jsonl", 3, "--json")
+        assert [json.loads(x)["type"] for x in lines] == ["CREATE", "INSERT", "UPDATE"]
+        assert lines[1].startswith('{"data":[{"id":"1","v":"a"},{"id":"2","v":null}],"database":')
+        mariadb.execute(f"DELETE FROM `{fresh_db}`.t WHERE id = 2")
+        text = _tail(url, dest, tmp_path / "tail.txt", 3)
+    assert text[0].startswith(f"----------------> name[{fresh_db},t] , eventType : DELETE , executeTime : ")
+    assert text[1:3] == ["id : 2    type=int(11)", "v : NULL    type=varchar(5)"]
+    missing = subprocess.run(
+        [PYCANAL, "tail", "--rabbitmq", url, "--queue", "nosuch"], capture_output=True, text=True, timeout=30
+    )
+    assert missing.returncode == 1 and "refused to consume queue 'nosuch'" in missing.stderr

@@ -163,3 +163,28 @@ def format_summary(batch_id: int, entries: Sequence[pb.Entry], *, now_ms: int | 
         + SEP
     )
     return body + "\n"
+
+
+def format_flat(msg: dict[str, object], *, now_ms: int | None = None) -> str:
+    """A FlatMessage (MQ mode) in the example client's layout: the row line without a binlog position
+    (FlatMessage has none), then ``ddl : true ,  sql ----> ...`` or one ``name : value`` line per column
+    of every row (``update=true`` where ``old`` names the column)."""
+    es = int(msg.get("es") or 0)  # type: ignore[call-overload]
+    head = (
+        f"----------------> name[{msg.get('database')},{msg.get('table')}] , eventType : {msg.get('type')} , "
+        f"executeTime : {es}({_date(es)}) , gtid : ({msg.get('gtid') or ''}) , delay : {_now_ms(now_ms) - es} ms"
+    )
+    lines = [head]
+    rows = msg.get("data")
+    if msg.get("isDdl") or not isinstance(rows, list):
+        lines.append(f"ddl : {str(bool(msg.get('isDdl'))).lower()} ,  sql ----> {msg.get('sql')}")
+        return SEP.join(lines)
+    types = msg.get("mysqlType") if isinstance(msg.get("mysqlType"), dict) else {}
+    old = msg.get("old") if isinstance(msg.get("old"), list) else []
+    for i, row in enumerate(rows):
+        changed = old[i] if i < len(old) and isinstance(old[i], dict) else {}
+        for name, value in row.items():
+            mark = "    update=true" if name in changed else ""
+            lines.append(f"{name} : {'NULL' if value is None else value}    type={types.get(name, '')}{mark}")
+        lines.append("")
+    return SEP.join(lines).rstrip("\n")
