@@ -114,7 +114,8 @@ class RabbitMQConsumer:
         self._conn: pika.BlockingConnection | None = None
         self._channel: Any = None
         self._ready: deque[Delivery] = deque()
-        self._stopped = False
+        self._stopped = False  # iteration ends (sticky: set before iterating, iteration yields nothing)
+        self._closed = False
 
     # -- connection -------------------------------------------------------------------------------------
     def connect(self) -> None:
@@ -155,7 +156,8 @@ class RabbitMQConsumer:
                 log.debug("closing the RabbitMQ consumer connection failed", exc_info=True)
 
     def close(self) -> None:
-        self._stopped = True
+        """Close the connection; undelivered and unacked messages go back to the queue. Final."""
+        self._stopped = self._closed = True
         self._close_connection()
 
     def stop(self) -> None:
@@ -176,6 +178,8 @@ class RabbitMQConsumer:
         deadline = None if timeout is None else time.monotonic() + timeout
         backoff = 0.2
         while True:
+            if self._closed:
+                raise MQConnectionError(f"the consumer of {self.queue!r} is closed")
             if self._ready:
                 return self._ready.popleft()
             remaining = None if deadline is None else deadline - time.monotonic()
@@ -197,9 +201,13 @@ class RabbitMQConsumer:
                 backoff = min(backoff * 2, self.max_backoff)
 
     def __iter__(self) -> Iterator[Delivery]:
-        self._stopped = False
         while not self._stopped:
-            delivery = self.get(0.5)
+            try:
+                delivery = self.get(0.5)
+            except MQError:
+                if self._stopped:
+                    return  # stopped while reconnecting
+                raise
             if delivery is not None:
                 yield delivery
 

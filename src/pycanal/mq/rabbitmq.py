@@ -48,6 +48,7 @@ __all__ = ["PERSISTENT_TEXT_PLAIN", "RabbitMQProducer", "RabbitMQSettings", "con
 # com.rabbitmq.client.MessageProperties.PERSISTENT_TEXT_PLAIN, which canal publishes with.
 PERSISTENT_TEXT_PLAIN = pika.BasicProperties(content_type="text/plain", delivery_mode=2, priority=0)
 DEFAULT_PORT = 5672
+CONFIRM_SLICE_S = 0.001
 
 
 @dataclass(frozen=True)
@@ -327,7 +328,9 @@ class RabbitMQProducer:
                         f"RabbitMQ at {self.settings.address} confirmed {len(messages) - len(self._unconfirmed)} of "
                         f"{len(messages)} messages within {self.confirm_timeout:g}s"
                     )
-                self._conn.process_data_events(0.05)
+                # pika's wait only ends early for its own dispatch events, not for our confirm callback: a
+                # short slice keeps a batch's confirm latency near the broker's (a 50 ms slice costs 50 ms)
+                self._conn.process_data_events(CONFIRM_SLICE_S)
             if self._failure is None:
                 self._conn.process_data_events(0)  # a return arrives before its ack: nothing may be pending
         except MQError:
