@@ -191,6 +191,9 @@ def test_server_modes_without_a_producer_are_refused(tmp_path, mariadb):
         refused = pytest.raises(ConfigError, match=rf"canal\.serverMode = {mode}: pycanal has no {name} producer")
         with refused, server_thread(conf, {"canal.serverMode": mode}):
             pass
+    no_host = pytest.raises(ConfigError, match=r"rabbitmq\.host is not set")
+    with no_host, server_thread(conf, {"canal.serverMode": "rabbitMQ"}):
+        pass
 
 
 def _tail(url: str, queue: str, out: Path, lines: int, *flags: str) -> list[str]:

@@ -314,6 +314,8 @@ class RabbitMQProducer:
         exchange = self.settings.exchange
         try:
             for msg in messages:
+                if abort():
+                    raise MQDeliveryError("publishing was stopped before the whole batch was published")
                 self._unconfirmed[self._next_tag] = msg
                 self._next_tag += 1
                 self._channel.basic_publish(exchange, msg.routing_key, msg.body, PERSISTENT_TEXT_PLAIN, mandatory=True)
