@@ -5,7 +5,7 @@ loops: ``get_without_ack(canal.mq.canalBatchSize, canal.mq.canalGetTimeout ms)``
 messages (:func:`pycanal.mq.messages.build_messages`), publish them, and **ack the batch only once the broker
 confirmed every message of it**. A nack, a returned message, a lost connection or any other failure rolls
 the batch back (it is handed out again, under a new batch id), closes the connection, waits (backoff from
-0.5 s doubling to 30 s, reset by a delivered batch) and connects again. Delivery is at-least-once: a batch
+0.5 s doubling to 30 s, reset once a round goes through) and connects again. Delivery is at-least-once: a batch
 confirmed but not acked (a crash in between, a rollback after a partial publish) is published again.
 
 The controller starts a worker when its destination starts here and stops it before the destination
