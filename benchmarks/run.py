@@ -238,6 +238,43 @@ def pycanal_server_canal_python(ctx: Context) -> tuple[int, float]:
     return rows, seconds
 
 
+# messages per run for the scenarios that deliver through a broker (printed as messages/s)
+MESSAGES: dict[str, list[int]] = {}
+
+
+def _mq(ctx: Context, name: str, flat: bool) -> tuple[int, float]:
+    from mq_bench import run_mq
+
+    rows, messages, seconds = run_mq(ctx.sandbox, ctx.workload.start, ctx.workload.rows, ctx.server_id(), flat=flat)
+    _check(name, ctx, rows)
+    MESSAGES.setdefault(name, []).append(messages)
+    return rows, seconds
+
+
+MQ_FLAT = "pycanal rabbitMQ flat -> consumer"
+MQ_PROTOBUF = "pycanal rabbitMQ protobuf -> consumer"
+
+
+@scenario(
+    MQ_FLAT,
+    "`pycanal server` (its own process) with canal.serverMode = rabbitMQ, canal's defaults (batch 50 "
+    "MEMSIZE units, FlatMessage JSON, one message per rows event), publisher confirms before every ack, into "
+    "one durable queue; a consumer in this process json.loads every message, reads every value and acks it. "
+    "Timed from spawning the server to the last row consumed",
+)
+def pycanal_mq_flat(ctx: Context) -> tuple[int, float]:
+    return _mq(ctx, MQ_FLAT, True)
+
+
+@scenario(
+    MQ_PROTOBUF,
+    "the same with canal.mq.flatMessage = false: one protobuf MESSAGES packet per batch; the consumer parses "
+    "every Entry and RowChange and reads every column value",
+)
+def pycanal_mq_protobuf(ctx: Context) -> tuple[int, float]:
+    return _mq(ctx, MQ_PROTOBUF, False)
+
+
 @scenario(
     BASELINE,
     "python-mysql-replication 1.0.17 BinLogStreamReader (blocking=False, only the three row events), "
@@ -404,6 +441,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {sc.name} | {wl.rows:,} | {sec:.2f} | {rate:,.0f} | {ratio:.2f}x |")
         if args.require_ratio is not None and sc.name != BASELINE and ratio < args.require_ratio:
             failed.append(f"{sc.name} {ratio:.2f}x")
+    for name, counts in MESSAGES.items():
+        sec = chosen_s[name]
+        msgs = counts[times[name].index(sec)]
+        print(f"\n{name}: {msgs:,} messages, {msgs / sec:,.0f} messages/s ({wl.rows / msgs:.1f} rows per message)")
     print()
     for sc in chosen:
         print(f"- {sc.name}: {sc.description}")

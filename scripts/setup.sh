@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Set up pycanal on a fresh Debian machine, idempotently: the real servers the tests and the quickstart
-# start (MariaDB, ZooKeeper; nothing is started here), a virtualenv in .venv, and pycanal with its extras.
+# start (MariaDB, ZooKeeper, RabbitMQ; nothing is started here: the tests use a broker already answering on
+# 127.0.0.1:5672 or start a node of their own), a virtualenv in .venv, and pycanal with its extras (pika
+# among its dependencies).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -8,6 +10,7 @@ need_apt=()
 command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || need_apt+=(mariadb-server)
 command -v mariadb >/dev/null 2>&1 || need_apt+=(mariadb-client)
 [ -f /usr/share/java/zookeeper.jar ] || need_apt+=(zookeeper)
+[ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || need_apt+=(rabbitmq-server)
 command -v java >/dev/null 2>&1 || need_apt+=(default-jre-headless)
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-venv)
 if [ ${#need_apt[@]} -gt 0 ]; then

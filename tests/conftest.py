@@ -1,4 +1,5 @@
-"""Fixtures that start real servers: MariaDB with a row binlog and ZooKeeper (standalone, ensemble).
+"""Fixtures that start real servers: MariaDB with a row binlog, ZooKeeper (standalone, ensemble), and RabbitMQ
+(the broker on 127.0.0.1:5672 when one answers, else a node of our own).
 
 Servers start lazily, only for the tests that ask for them, and are always stopped and removed.
 """
@@ -18,7 +19,15 @@ _TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 if _TESTS_DIR not in sys.path:
     sys.path.insert(0, _TESTS_DIR)
 
-from pycanal.sandbox import MariaDBSandbox, ZooKeeperEnsemble, ZooKeeperSandbox  # noqa: E402
+from pycanal.sandbox import (  # noqa: E402
+    MariaDBSandbox,
+    RabbitMQBroker,
+    RabbitMQSandbox,
+    ZooKeeperEnsemble,
+    ZooKeeperSandbox,
+    amqp_answers,
+)
+from pycanal.sandbox.rabbitmq import SYSTEM_CTL  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -72,3 +81,24 @@ def zk_ensemble() -> Iterator[ZooKeeperEnsemble]:
     """A fresh 3-node loopback ensemble with a quorum, for tests that kill, pause or restart nodes."""
     with ZooKeeperEnsemble(size=3) as ensemble:
         yield ensemble
+
+
+@pytest.fixture(scope="session")
+def rabbitmq() -> Iterator[RabbitMQBroker]:
+    """RabbitMQ for the session: the broker answering on 127.0.0.1:5672 (guest/guest, its rabbitmqctl), or,
+    when none does (or PYCANAL_RABBITMQ=own), a node of our own on free ports. Tests use their own vhost."""
+    if os.environ.get("PYCANAL_RABBITMQ") != "own" and amqp_answers("127.0.0.1", 5672) and os.path.exists(SYSTEM_CTL):
+        yield RabbitMQBroker("127.0.0.1", 5672)
+        return
+    with RabbitMQSandbox() as sandbox:
+        yield sandbox.broker
+
+
+@pytest.fixture
+def rabbit_vhost(rabbitmq: RabbitMQBroker) -> Iterator[str]:
+    """A virtual host of this test's own (guest may use it), deleted with all it holds afterwards."""
+    name = rabbitmq.add_vhost()
+    try:
+        yield name
+    finally:
+        rabbitmq.delete_vhost(name)

@@ -280,6 +280,13 @@ def _follow(
 )
 @click.option("--batch-size", default=1000, show_default=True, type=int)
 @click.option("--json", "as_json", is_flag=True, help="Print canal FlatMessage JSON lines instead.")
+@click.option(
+    "--rabbitmq",
+    metavar="URI",
+    default=None,
+    help="Read a RabbitMQ queue that canal's MQ mode fills instead (host[:port] or amqp://user:pass@host:port/vhost).",
+)
+@click.option("--queue", default=None, help="With --rabbitmq: the queue to read (default: the destination name).")
 def tail(
     host: str,
     port: int,
@@ -290,16 +297,53 @@ def tail(
     table_filter: str | None,
     batch_size: int,
     as_json: bool,
+    rabbitmq: str | None,
+    queue: str | None,
 ) -> None:
-    """Subscribe to a destination and print its changes until Ctrl-C (get and ack every batch)."""
+    """Subscribe to a destination and print its changes until Ctrl-C (get and ack every batch); with
+    --rabbitmq, consume a queue instead, acking each message once printed."""
     from .client.simple import SimpleConnector
 
+    if rabbitmq:
+        _tail_rabbitmq(rabbitmq, queue or destination, as_json)
+        return
     try:
         with SimpleConnector(
             host, port, destination, username=user, password=password, client_id=client_id, filter=table_filter
         ) as conn:
             _subscribe_when_running(conn, table_filter)
             _follow(conn, as_json=as_json, batch_size=batch_size, out=sys.stdout)
+    except KeyboardInterrupt:
+        pass
+    except BrokenPipeError:
+        with contextlib.suppress(Exception):
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+    except PycanalError as exc:
+        click.echo(f"pycanal: error: {exc}", err=True)
+        sys.exit(1)
+
+
+def _tail_rabbitmq(address: str, queue: str, as_json: bool) -> None:
+    """Print what canal's MQ mode put in ``queue`` (FlatMessage JSON or protobuf packets), acking each
+    message once printed; JSON bodies are printed as they came (canal's bytes)."""
+    from .client.printer import format_entry, format_flat
+    from .client.rabbitmq import RabbitMQConsumer
+
+    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    out = sys.stdout
+    try:
+        with RabbitMQConsumer(address, queue) as consumer:
+            for delivery in consumer:
+                if as_json and delivery.kind == "flat":
+                    out.write(delivery.body.decode("utf-8") + "\n")
+                elif as_json:
+                    out.writelines(dumps(fm) + "\n" for fm in delivery.flat_messages())
+                elif delivery.kind == "flat":
+                    out.writelines(format_flat(fm) + "\n" for fm in delivery.flat_messages())
+                else:
+                    out.writelines(t + "\n" for t in map(format_entry, delivery.entries()) if t)
+                out.flush()
+                consumer.ack(delivery)
     except KeyboardInterrupt:
         pass
     except BrokenPipeError:

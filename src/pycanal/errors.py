@@ -323,3 +323,30 @@ class ServerNotFound(CanalConnectionError):
 class ClientNotActive(HAError):
     """Another client of the same destination and client id holds the client running node; this one is
     standby and did not become active in the time it was given."""
+
+
+# --------------------------------------------------------------------------------------------------
+# MQ mode (pycanal.mq, pycanal.client.rabbitmq)
+
+
+class MQError(PycanalError):
+    """Delivery to or from a message broker failed. ``key`` names the configuration key to check, if one
+    is to blame (``rabbitmq.host``, ``rabbitmq.exchange``, ...); the MQ worker retries every MQError."""
+
+    def __init__(self, message: str, *, key: str | None = None) -> None:
+        self.key = key
+        super().__init__(message)
+
+
+class MQConnectionError(MQError):
+    """The broker cannot be reached, or the connection (or channel) to it was lost."""
+
+
+class MQRefusedError(MQError):
+    """The broker refused what was asked: the login, the virtual host, a missing exchange or queue, a
+    declaration that clashes with an existing one. Retrying helps only once the broker or the config changes."""
+
+
+class MQDeliveryError(MQError):
+    """The broker did not take a published message: it was nacked, returned as unroutable, or not
+    confirmed in time."""

@@ -920,3 +920,41 @@ def test_dml_type_filters_reach_the_converter(conf) -> None:
     inst = CanalInstance(load_instance_config(conf, "example", load_server_config(conf, environ={})))
     opts = inst.parser_config.converter_options
     assert (opts["filter_dml_insert"], opts["filter_dml_update"], opts["filter_dml_delete"]) == (True, False, True)
+
+
+def test_canal_shipped_conf_in_rabbitmq_mode_warns_about_no_mq_key(tmp_path, caplog, fresh_warnings) -> None:
+    conf = tmp_path / "canal-conf"
+    shutil.copytree(CANAL_SHIPPED, conf)
+    overrides = {"canal.serverMode": "rabbitMQ", "rabbitmq.host": "127.0.0.1", "canal.withoutNetty": "true"}
+    with caplog.at_level("WARNING", logger="pycanal.config"):
+        server = load_server_config(conf, overrides=overrides, environ={})
+        load_instance_config(conf, "example", server)
+    warned = _warnings(caplog)
+    assert len(warned) == 3, warned  # the same three as in tcp mode: every MQ key is honoured
+    assert not any("canal.mq" in w or "rabbitmq" in w or "withoutNetty" in w for w in warned)
+
+
+def test_mq_keys_rabbitmq_does_not_use_are_named(conf, caplog, fresh_warnings) -> None:
+    write(
+        conf / "canal.properties",
+        "canal.destinations = example\ncanal.serverMode = rabbitMQ\nrabbitmq.host = h\n"
+        "canal.mq.send.thread.size = 4\ncanal.mq.partitionsNum = 3\ncanal.mq.partition = 0\n",
+    )
+    with caplog.at_level("WARNING", logger="pycanal.config"):
+        load_instance_config(conf, "example", load_server_config(conf, environ={}))
+    warned = _warnings(caplog)
+    assert len(warned) == 2, warned
+    assert "canal.mq.send.thread.size = '4'" in warned[0] and "one thread" in warned[0]
+    assert "canal.mq.partitionsNum = '3'" in warned[1] and "RabbitMQ has no partitions" in warned[1]
+    assert "canal.mq.partition =" not in warned[1]  # 0 is what happens anyway
+    write(conf / "canal.properties", "canal.serverMode = tcp\ncanal.mq.partitionsNum = 3\n")
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="pycanal.config"):
+        load_instance_config(conf, "example", load_server_config(conf, environ={}))
+    assert _warnings(caplog) == []  # tcp mode: canal ignores MQ keys, and says nothing either
+
+
+def test_cloud_mq_access_is_refused_in_mq_mode(conf, fresh_warnings) -> None:
+    write(conf / "canal.properties", "canal.serverMode = rabbitMQ\ncanal.mq.accessChannel = cloud\n")
+    with pytest.raises(ConfigError, match=r"canal\.mq\.accessChannel = 'cloud': Aliyun cloud MQ"):
+        load_server_config(conf, environ={})

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from ..protocol import entry as pb
 
@@ -163,3 +164,29 @@ def format_summary(batch_id: int, entries: Sequence[pb.Entry], *, now_ms: int | 
         + SEP
     )
     return body + "\n"
+
+
+def format_flat(msg: dict[str, object], *, now_ms: int | None = None) -> str:
+    """A FlatMessage (MQ mode) in the example client's layout: the row line without a binlog position
+    (FlatMessage has none), then ``ddl : true ,  sql ----> ...`` or one ``name : value`` line per column
+    of every row (``update=true`` where ``old`` names the column)."""
+    es = int(msg.get("es") or 0)  # type: ignore[call-overload]
+    head = (
+        f"----------------> name[{msg.get('database')},{msg.get('table')}] , eventType : {msg.get('type')} , "
+        f"executeTime : {es}({_date(es)}) , gtid : ({msg.get('gtid') or ''}) , delay : {_now_ms(now_ms) - es} ms"
+    )
+    lines = [head]
+    rows = msg.get("data")
+    if msg.get("isDdl") or not isinstance(rows, list):
+        lines.append(f"ddl : {str(bool(msg.get('isDdl'))).lower()} ,  sql ----> {msg.get('sql')}")
+        return SEP.join(lines)
+    raw_types, raw_old = msg.get("mysqlType"), msg.get("old")
+    types: dict[str, Any] = raw_types if isinstance(raw_types, dict) else {}
+    old: list[Any] = raw_old if isinstance(raw_old, list) else []
+    for i, row in enumerate(rows):
+        changed = old[i] if i < len(old) and isinstance(old[i], dict) else {}
+        for name, value in row.items():
+            mark = "    update=true" if name in changed else ""
+            lines.append(f"{name} : {'NULL' if value is None else value}    type={types.get(name, '')}{mark}")
+        lines.append("")
+    return SEP.join(lines).rstrip("\n")

@@ -112,7 +112,7 @@ def server_findings(cfg: ServerConfig, known: Iterable[str] = ()) -> list[Findin
         _ignored(layers, ("canal.admin.port", "canal.admin.user", "canal.admin.passwd", "canal.admin.register.auto",
                           "canal.admin.register.cluster", "canal.admin.register.name"),
                  "pycanal has no canal-admin port yet; ignored", ("false",)),
-        _ignored(layers, ("canal.withoutNetty",), "pycanal server always opens canal.port; ignored", ("false",)),
+        *_server_mode_findings(cfg, layers),
         _ignored(layers, ("canal.instance.global.lazy",), "lazy start is not implemented: destinations start at "
                  "once", ("false",)),
         _ignored(layers, ("canal.aliyun.accessKey", "canal.aliyun.secretKey", "canal.aliyun.uid"),
@@ -156,8 +156,37 @@ def instance_findings(
                  ("false",)),
         _ignored(layers, (f"canal.instance.{dest}.lazy",), "lazy start is not implemented: the destination "
                  "starts at once", ("false",)),
+        _partitions(layers, server),
     ]  # fmt: skip
     return [f for f in checks if f is not None] + _unknown(cfg.source, cfg.extra, known)
+
+
+def _server_mode_findings(cfg: ServerConfig, layers: list[tuple[str, Mapping[str, str]]]) -> list[Finding | None]:
+    """TCP mode ignores every MQ key, as canal does (its shipped canal.properties sets many): nothing to say.
+    In MQ mode the port is not opened (canal forces canal.withoutNetty) and the MQ keys are read; the few
+    pycanal does not act on are named."""
+    if cfg.server_mode.lower() == "tcp":
+        return [
+            _ignored(layers, ("canal.withoutNetty",), "pycanal server always opens canal.port; ignored", ("false",))
+        ]
+    return [
+        _refuse(layers, "canal.mq.accessChannel", "Aliyun cloud MQ access is not supported", ("local",)),
+        _ignored(layers, ("canal.mq.send.thread.size", "canal.mq.build.thread.size"),
+                 "pycanal builds and publishes each destination's batches in one thread; ignored", ("30", "8")),
+    ]  # fmt: skip
+
+
+def _partitions(layers: list[tuple[str, Mapping[str, str]]], server: ServerConfig) -> Finding | None:
+    """RabbitMQ has no partitions: canal's RabbitMQ producer ignores the partition keys, and so does pycanal."""
+    if server.server_mode.lower() != "rabbitmq":
+        return None
+    return _ignored(
+        layers,
+        ("canal.mq.partition", "canal.mq.partitionsNum", "canal.mq.partitionHash", "canal.mq.dynamicTopicPartitionNum",
+         "canal.mq.enableDynamicQueuePartition"),
+        "RabbitMQ has no partitions (canal's RabbitMQ producer ignores this too); ignored",
+        ("0", "false"),
+    )  # fmt: skip
 
 
 def _parallel(layers: list[tuple[str, Mapping[str, str]]]) -> Finding | None:

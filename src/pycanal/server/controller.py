@@ -3,7 +3,9 @@
 It starts the configured destinations (``canal.destinations``, or every instance folder when that is
 empty), registers them with the embedded server, and with ``canal.auto.scan`` watches the conf dir:
 a new instance folder starts an instance, a removed one stops it, a changed instance.properties
-restarts it. The TCP server sits on top of this.
+restarts it. The TCP server sits on top of this; in MQ mode (``canal.serverMode = rabbitMQ``) an MQ worker
+per running destination (:mod:`pycanal.mq`) takes its place, started after the destination and stopped
+before it (at once and without acking when fenced off).
 
 With ``canal.zkServers`` set, every destination goes through its ZooKeeper running monitor
 (:mod:`pycanal.ha.running`): the destination runs here only while this server holds its running node, and
@@ -32,6 +34,7 @@ from .embedded import CanalServerWithEmbedded
 
 if TYPE_CHECKING:
     from ..ha.running import ZooKeeperHA
+    from ..mq.starter import MQStarter
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +76,11 @@ class CanalController:
         self._meta_zk: Any = None  # kazoo client for default-instance.xml without canal.zkServers
         self._lock = threading.RLock()
         self._warned_file_meta = False
+        self.mq: MQStarter | None = None  # canal.serverMode other than tcp
+        if self.config.server_mode.lower() != "tcp":
+            from ..mq.starter import MQStarter
+
+            self.mq = MQStarter(self.config, self.embedded)
 
     # -- instances ----------------------------------------------------------------------------------------
     def start_instance(self, destination: str) -> CanalInstance | None:
@@ -118,6 +126,8 @@ class CanalController:
                 inst.stop()
                 raise
             self.instances[destination] = inst
+            if self.mq is not None:
+                self.mq.start_destination(cfg)
             state = inst.state
             if state == "dumping":
                 log.info("destination %s started", destination)
@@ -132,6 +142,10 @@ class CanalController:
             inst = self.instances.pop(destination, None)
             if inst is None:
                 return
+            # MQ: no batch may be published or acked once the destination stops here; fenced off, the
+            # batch in flight is abandoned at once (the instance stopping below ends a blocked get).
+            mq = self.mq
+            worker = None if mq is None else mq.stop_destination(destination, fenced=not graceful, wait=graceful)
             self.embedded.unregister(destination)
             if graceful:
                 flush = getattr(inst.meta_manager, "flush", None)
@@ -141,6 +155,8 @@ class CanalController:
                     except Exception:
                         log.exception("%s: flushing the cursors before stopping failed", destination)
             inst.stop()
+            if worker is not None:
+                worker.join()
             if graceful:
                 log.info("destination %s stopped", destination)
             else:
