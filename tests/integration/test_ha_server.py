@@ -141,7 +141,8 @@ def test_one_server_runs_it_the_other_takes_over_from_the_zk_cursor(mariadb, fre
                 b.embedded.subscribe(ident)
 
             a.embedded.subscribe(ident)
-            assert "1001" in zk.get_children(paths.destination_path(dest))
+            # written by the meta manager's background task, as canal's PeriodMixedMetaManager does
+            wait_for(lambda: "1001" in zk.get_children(paths.destination_path(dest)), 5)
             insert(mariadb, fresh_db, range(1, 5))
             assert ids_of(drain(a.embedded, ident, 4)) == [1, 2, 3, 4]
             cursor = a.instances[dest].meta_manager.get_cursor(ident)
